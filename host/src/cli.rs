@@ -1,0 +1,105 @@
+//! Command-line definitions (clap). Parsing only: the commands live in `commands/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{ByteSize, Span};
+
+/// sandcron: a job scheduler whose jobs are sandboxed WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "sandcron", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one job once, now, and print its outcome, output and logs.
+    ///
+    /// Exit codes: 0 succeeded, 1 host error, 2 invalid input (bad file, manifest or
+    /// flag), 3 the guest reported an error (job-error or non-zero exit), 4 trap,
+    /// 5 limit (timeout, fuel or memory).
+    Run(RunArgs),
+    /// Check a job's .wasm and/or .toml without running it.
+    ///
+    /// Prints the job's shape, world imports and exports, and every problem with file,
+    /// line and reason. Exits 2 if anything is wrong.
+    Validate(ValidateArgs),
+}
+
+/// Flags shared by commands that load wasm.
+#[derive(Debug, Args)]
+pub struct RuntimeArgs {
+    /// Folder for precompiled code [default: the per-user cache dir].
+    #[arg(long, value_name = "DIR", env = "SANDCRON_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Compile on every load instead of using the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Use on-demand instance allocation instead of the pooling allocator.
+    #[arg(long)]
+    pub no_pool: bool,
+}
+
+/// `sandcron run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The job: a component (sandcron:job world or WASI command) or a preview1 module.
+    #[arg(value_name = "FILE.wasm")]
+    pub wasm: PathBuf,
+    /// Manifest [default: FILE.toml beside the wasm, if present].
+    #[arg(long, value_name = "FILE.toml")]
+    pub manifest: Option<PathBuf>,
+    /// Memory limit for all of the job's memories together, e.g. 64MiB.
+    #[arg(long, value_name = "SIZE")]
+    pub memory: Option<ByteSize>,
+    /// Fuel (instruction) budget.
+    #[arg(long, value_name = "N")]
+    pub fuel: Option<u64>,
+    /// Wall-clock timeout, e.g. 10s.
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<Span>,
+    /// Grant a directory: HOST:GUEST[:ro|:rw] (read-only unless :rw). Repeatable.
+    #[arg(long = "dir", value_name = "HOST:GUEST[:MODE]")]
+    pub dirs: Vec<String>,
+    /// Set an environment variable for the guest: KEY=VALUE. Repeatable.
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_pair)]
+    pub env: Vec<(String, String)>,
+    /// Set a config value for the guest: KEY=VALUE. Repeatable.
+    #[arg(long = "config", value_name = "KEY=VALUE", value_parser = parse_pair)]
+    pub config: Vec<(String, String)>,
+    /// Payload handed to the guest (as from a manual trigger).
+    #[arg(long, value_name = "TEXT")]
+    pub payload: Option<String>,
+    /// State database [default: state.db in the per-user data dir].
+    #[arg(long, value_name = "PATH", env = "SANDCRON_STATE")]
+    pub state: Option<PathBuf>,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub runtime: RuntimeArgs,
+}
+
+/// `sandcron validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// A job's .wasm or .toml; its sibling (same stem) is checked too when present.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub runtime: RuntimeArgs,
+}
+
+fn parse_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
+}

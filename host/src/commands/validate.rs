@@ -1,0 +1,150 @@
+//! `sandcron validate FILE.wasm|FILE.toml`: what a job is and everything wrong with it.
+//!
+//! Checks both halves of the job when both exist (the given file and its sibling with the
+//! other extension), reports every problem rather than stopping at the first, and never
+//! runs guest code.
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::ValidateArgs;
+use crate::config::{HostLimits, JobSpec, TriggerSpec, load_manifest};
+use crate::runtime::Runtime;
+
+use super::{Exit, build_runtime, job_name, sibling};
+
+/// Validates every file given; returns `InvalidInput` if any problem was found.
+pub fn main(args: ValidateArgs) -> Exit {
+    let runtime = match build_runtime(&args.runtime) {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return Exit::HostError;
+        }
+    };
+    let mut problems = 0;
+    for file in &args.files {
+        let (wasm, manifest) = pair(file);
+        if let Some(wasm) = wasm {
+            problems += check_wasm(&runtime, &wasm);
+        }
+        if let Some(manifest) = manifest {
+            problems += check_manifest(&manifest);
+        }
+    }
+    if problems == 0 {
+        Exit::Success
+    } else {
+        eprintln!("{problems} problem(s) found");
+        Exit::InvalidInput
+    }
+}
+
+/// The wasm and manifest to check for `file`: the file itself plus its sibling if present.
+fn pair(file: &Path) -> (Option<PathBuf>, Option<PathBuf>) {
+    let is_toml = file.extension().is_some_and(|e| e == "toml");
+    if is_toml {
+        let wasm = sibling(file, "wasm");
+        (wasm.is_file().then_some(wasm), Some(file.to_path_buf()))
+    } else {
+        let manifest = sibling(file, "toml");
+        (Some(file.to_path_buf()), manifest.is_file().then_some(manifest))
+    }
+}
+
+fn check_wasm(runtime: &Runtime, path: &Path) -> usize {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(err) => {
+            println!("{}: error: cannot read: {err}", path.display());
+            return 1;
+        }
+    };
+    match runtime.load(&bytes) {
+        Ok(job) => {
+            println!("{}: ok", path.display());
+            println!("  shape:   {}", job.shape.describe());
+            println!("  version: {}", job.content_hash);
+            println!("  size:    {} bytes", bytes.len());
+            println!("  compile: {:?} cache, {:.1?}", job.load.cache, job.load.elapsed);
+            println!("  imports: {}", list(&job.imports));
+            println!("  exports: {}", list(&job.exports));
+            0
+        }
+        Err(err) => {
+            println!("{}: error: {err}", path.display());
+            1
+        }
+    }
+}
+
+fn check_manifest(path: &Path) -> usize {
+    let spec = match load_manifest(path, &job_name(path), &HostLimits::default()) {
+        Ok(spec) => spec,
+        Err(err) => {
+            println!("{err}");
+            return 1;
+        }
+    };
+    let mut problems = 0;
+    for grant in &spec.capabilities.dirs {
+        if let Err(message) = grant.check_exists() {
+            println!("{}: error: capabilities.dirs: {message}", path.display());
+            problems += 1;
+        }
+    }
+    if problems == 0 {
+        println!("{}: ok", path.display());
+    }
+    describe(&spec);
+    problems
+}
+
+fn describe(spec: &JobSpec) {
+    let trigger = match &spec.timing.trigger {
+        None => "none (runs only when triggered)".to_string(),
+        Some(TriggerSpec::Cron(expr)) => format!("schedule {expr:?}"),
+        Some(TriggerSpec::Every { period, phase }) => format!(
+            "every {}{}",
+            humantime::format_duration(*period),
+            if phase.is_zero() {
+                String::new()
+            } else {
+                format!(" + {}", humantime::format_duration(*phase))
+            }
+        ),
+        Some(TriggerSpec::At(at)) => format!("once at {at}"),
+    };
+    let limits = &spec.limits;
+    println!("  trigger: {trigger}");
+    println!(
+        "  limits:  memory {}, timeout {}, fuel {}, output {}, log {}",
+        limits.memory,
+        humantime::format_duration(limits.timeout),
+        limits.fuel.map_or_else(|| "unmetered".to_string(), |f| f.to_string()),
+        limits.output,
+        limits.log,
+    );
+    let dirs: Vec<String> = spec
+        .capabilities
+        .dirs
+        .iter()
+        .map(|d| {
+            format!(
+                "{} -> {} ({})",
+                d.host.display(),
+                d.guest,
+                if d.writable { "rw" } else { "ro" }
+            )
+        })
+        .collect();
+    println!("  dirs:    {}", list(&dirs));
+    let env: Vec<&String> = spec.capabilities.env.keys().collect();
+    println!("  env:     {}", if env.is_empty() { "none".into() } else { format!("{env:?}") });
+    for warning in &spec.warnings {
+        println!("  warning: {warning}");
+    }
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() { "none".to_string() } else { items.join(", ") }
+}

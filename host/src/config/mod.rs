@@ -1,0 +1,151 @@
+//! Job manifests (`NAME.toml`): reading, validating, and the typed [`JobSpec`] they become.
+//!
+//! Two stages, as in ripgrep's flags: [`raw`] mirrors the file with serde and
+//! `deny_unknown_fields`; [`spec`] validates once into types the rest of the host trusts.
+//! Every error names the file, line and column ([`ManifestError`]).
+
+mod error;
+mod raw;
+mod spec;
+mod units;
+
+use std::path::Path;
+
+pub use error::ManifestError;
+pub use raw::{DstFold, DstGap, Misfire, Overlap};
+pub use spec::{
+    BreakerPolicy, Capabilities, DirGrant, HostLimits, JobSpec, Limits, RetryPolicy, Timing,
+    TriggerSpec,
+};
+pub use units::{ByteSize, Span};
+
+/// Reads and validates the manifest at `path` for the job called `name`.
+pub fn load_manifest(
+    path: &Path,
+    name: &str,
+    ceiling: &HostLimits,
+) -> Result<JobSpec, ManifestError> {
+    let source = std::fs::read_to_string(path)
+        .map_err(|source| ManifestError::Read { path: path.to_path_buf(), source })?;
+    parse_manifest(&source, path, name, ceiling)
+}
+
+/// Validates manifest text; `path` is used for error messages and relative dir grants.
+pub fn parse_manifest(
+    source: &str,
+    path: &Path,
+    name: &str,
+    ceiling: &HostLimits,
+) -> Result<JobSpec, ManifestError> {
+    let raw: raw::RawManifest = toml::from_str(source).map_err(|err| {
+        let offset = err.span().map_or(0, |span| span.start);
+        ManifestError::at(path, source, offset, err.message().trim().to_string())
+    })?;
+    JobSpec::from_raw(name, raw, path, source, ceiling)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn parse(text: &str) -> Result<JobSpec, ManifestError> {
+        parse_manifest(text, Path::new("jobs/demo.toml"), "demo", &HostLimits::default())
+    }
+
+    #[test]
+    fn empty_manifest_gets_safe_defaults() {
+        let spec = parse("").unwrap();
+        assert_eq!(spec.limits, Limits::default());
+        assert_eq!(spec.limits.memory, ByteSize(64 << 20));
+        assert_eq!(spec.limits.timeout, Duration::from_secs(10));
+        assert!(spec.capabilities.dirs.is_empty() && spec.capabilities.env.is_empty());
+        assert_eq!(spec.timing.trigger, None);
+    }
+
+    #[test]
+    fn full_manifest_is_typed() {
+        let spec = parse(
+            r#"
+every = "30s"
+phase = "5s"
+overlap = "buffer-one"
+[limits]
+memory = "32MiB"
+fuel = 1000
+timeout = "2s"
+[capabilities]
+dirs = ["data:/data:rw", "/etc/ssl:/ssl"]
+env = { MODE = "prod" }
+[config]
+greeting = "hi"
+retries = 3
+nested = { a = true }
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            spec.timing.trigger,
+            Some(TriggerSpec::Every {
+                period: Duration::from_secs(30),
+                phase: Duration::from_secs(5)
+            })
+        );
+        assert_eq!(spec.timing.overlap, Overlap::BufferOne);
+        assert_eq!(spec.limits.memory, ByteSize(32 << 20));
+        assert_eq!(spec.limits.fuel, Some(1000));
+        assert_eq!(spec.capabilities.dirs[0].host, Path::new("jobs/data"));
+        assert!(spec.capabilities.dirs[0].writable);
+        assert_eq!(spec.capabilities.dirs[1].guest, "/ssl");
+        assert!(!spec.capabilities.dirs[1].writable);
+        assert_eq!(spec.config["greeting"], "hi");
+        assert_eq!(spec.config["retries"], "3");
+        assert_eq!(spec.config["nested"], r#"{"a":true}"#);
+    }
+
+    #[test]
+    fn unknown_key_names_file_and_line() {
+        let err = parse("every = \"1m\"\n[limits]\nmemroy = \"64MiB\"\n").unwrap_err().to_string();
+        assert!(err.starts_with("jobs/demo.toml:3:1: unknown field `memroy`"), "{err}");
+    }
+
+    #[test]
+    fn bad_size_and_duration_name_their_line() {
+        let err = parse("[limits]\n\nmemory = \"64XB\"\n").unwrap_err().to_string();
+        assert!(err.starts_with("jobs/demo.toml:3:"), "{err}");
+        assert!(err.contains("unknown unit \"XB\""), "{err}");
+        let err = parse("[limits]\ntimeout = \"soon\"\n").unwrap_err().to_string();
+        assert!(err.starts_with("jobs/demo.toml:2:") && err.contains("invalid duration"), "{err}");
+    }
+
+    #[test]
+    fn two_triggers_are_rejected_at_the_second() {
+        let err = parse("schedule = \"* * * * *\"\nevery = \"1m\"\n").unwrap_err().to_string();
+        assert!(
+            err.starts_with("jobs/demo.toml:2:") && err.contains("exactly one trigger"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn network_requests_are_rejected_clearly() {
+        let err =
+            parse("[capabilities]\nallowed_hosts = [\"example.com\"]\n").unwrap_err().to_string();
+        assert!(err.contains(":2:") && err.contains("not supported yet"), "{err}");
+    }
+
+    #[test]
+    fn bad_dir_grant_is_explained() {
+        let err = parse("[capabilities]\ndirs = [\"data\"]\n").unwrap_err().to_string();
+        assert!(err.contains("expected HOST:GUEST"), "{err}");
+        let err = parse("[capabilities]\ndirs = [\"data:rel\"]\n").unwrap_err().to_string();
+        assert!(err.contains("must be absolute"), "{err}");
+    }
+
+    #[test]
+    fn limits_above_the_ceiling_are_clamped_with_a_warning() {
+        let spec = parse("[limits]\nmemory = \"64GiB\"\n").unwrap();
+        assert_eq!(spec.limits.memory, HostLimits::default().memory);
+        assert!(spec.warnings[0].contains("exceeds the host ceiling"), "{:?}", spec.warnings);
+    }
+}

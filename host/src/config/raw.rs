@@ -1,0 +1,139 @@
+//! The manifest exactly as written: serde structs, no I/O, no cross-field checks.
+//!
+//! Every struct denies unknown keys, so a typo (`memroy = "64MiB"`) is an error naming the
+//! file and line instead of a silently ignored limit. Values whose validation needs the
+//! whole manifest are kept [`Spanned`] so that later errors can still point at their line.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::units::{ByteSize, Span};
+
+/// A whole `NAME.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawManifest {
+    // Triggers (M1): exactly one of these three when the job is scheduled.
+    pub schedule: Option<Spanned<String>>,
+    pub every: Option<Spanned<Span>>,
+    pub at: Option<Spanned<String>>,
+    pub phase: Option<Span>,
+    pub timezone: Option<String>,
+    pub dst_gap: Option<DstGap>,
+    pub dst_fold: Option<DstFold>,
+    pub jitter: Option<Span>,
+    // Policies (M2).
+    pub overlap: Option<Overlap>,
+    pub misfire: Option<Misfire>,
+    pub catchup_window: Option<Span>,
+    pub max_catchup: Option<u32>,
+    pub starting_deadline: Option<Span>,
+    /// R6: restore the previous version after this many failed first runs of a new one.
+    pub rollback_on_failure: Option<u32>,
+    #[serde(default)]
+    pub limits: RawLimits,
+    pub retry: Option<RawRetry>,
+    pub breaker: Option<RawBreaker>,
+    #[serde(default)]
+    pub capabilities: RawCapabilities,
+    #[serde(default)]
+    pub config: BTreeMap<String, toml::Value>,
+}
+
+/// `[limits]` (M3). Absent keys take the host's safe defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    pub memory: Option<ByteSize>,
+    pub fuel: Option<u64>,
+    pub timeout: Option<Span>,
+    pub output: Option<ByteSize>,
+    pub log: Option<ByteSize>,
+    pub max_concurrent: Option<u32>,
+}
+
+/// `[retry]` (M4).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRetry {
+    pub max_attempts: Option<u32>,
+    pub backoff: Option<Span>,
+    pub max_backoff: Option<Span>,
+    pub jitter: Option<f64>,
+}
+
+/// `[breaker]` (M4).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBreaker {
+    pub failures: Option<u32>,
+    pub cooldown: Option<Span>,
+}
+
+/// `[capabilities]` (M5). Nothing is granted unless listed here.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCapabilities {
+    /// `"HOST:GUEST[:ro|:rw]"`, host paths relative to the manifest's folder.
+    #[serde(default)]
+    pub dirs: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    pub allowed_hosts: Option<Spanned<Vec<String>>>,
+}
+
+/// What happens to a local time that a spring-forward transition skips (S1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DstGap {
+    /// Fire once at the first valid instant after the gap (Vixie cron).
+    #[default]
+    Shift,
+    /// Do not fire that day.
+    Skip,
+}
+
+/// What happens to a local time that a fall-back transition repeats (S1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DstFold {
+    /// Fire at the first occurrence only.
+    #[default]
+    First,
+    /// Fire at the second occurrence only.
+    Last,
+    /// Fire at both.
+    Both,
+}
+
+/// What to do with a slot that comes due while the previous run still runs (M2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Overlap {
+    /// Record the new slot as `skipped:overlap`.
+    #[default]
+    Skip,
+    /// Keep at most one waiting slot.
+    BufferOne,
+    /// Queue every slot (bounded).
+    BufferAll,
+    /// Interrupt the running one after a grace period.
+    CancelOther,
+    /// Run side by side, capped by `max_concurrent`.
+    Allow,
+}
+
+/// What to do with slots missed while the host was down (M2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Misfire {
+    /// Record them as missed.
+    Skip,
+    /// Run the newest one once.
+    #[default]
+    Latest,
+    /// Run them all, up to `max_catchup`.
+    All,
+}

@@ -1,0 +1,389 @@
+//! The validated job description ([`JobSpec`]) and the one place raw manifests become it.
+//!
+//! Validation happens once, here; everything downstream (runtime, scheduler) trusts a
+//! `JobSpec`. Limits are clamped to the host-wide ceiling ([`HostLimits`]) rather than
+//! rejected, so an operator can lower the ceiling without breaking existing jobs; the clamp
+//! is reported as a warning.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::error::ManifestError;
+use super::raw::{DstFold, DstGap, Misfire, Overlap, RawManifest};
+use super::units::{ByteSize, Span};
+
+/// Hard caps that no manifest can raise (M3).
+#[derive(Clone, Debug)]
+pub struct HostLimits {
+    /// Most linear memory (all memories of an instance together) any job may use.
+    pub memory: ByteSize,
+    /// Longest wall-clock timeout any job may ask for.
+    pub timeout: Duration,
+    /// Largest output cap.
+    pub output: ByteSize,
+    /// Largest log cap.
+    pub log: ByteSize,
+}
+
+impl Default for HostLimits {
+    fn default() -> Self {
+        HostLimits {
+            memory: ByteSize(4 << 30),
+            timeout: Duration::from_secs(24 * 3600),
+            output: ByteSize(16 << 20),
+            log: ByteSize(16 << 20),
+        }
+    }
+}
+
+/// Per-run resource limits, after defaults and the host ceiling are applied.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limits {
+    /// Sum of all linear memories of the run's instance.
+    pub memory: ByteSize,
+    /// Instruction budget; `None` means unmetered (only the timeout applies).
+    pub fuel: Option<u64>,
+    /// Wall-clock budget of one run.
+    pub timeout: Duration,
+    /// Cap on the run's output (summary and captured stdout each).
+    pub output: ByteSize,
+    /// Cap on the run's log (log lines and captured stderr together).
+    pub log: ByteSize,
+    /// Most runs of this job at the same time.
+    pub max_concurrent: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory: ByteSize(64 << 20),
+            fuel: None,
+            timeout: Duration::from_secs(10),
+            output: ByteSize(64 << 10),
+            log: ByteSize(256 << 10),
+            max_concurrent: 1,
+        }
+    }
+}
+
+/// A directory granted to the guest (M5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirGrant {
+    /// Absolute host path.
+    pub host: PathBuf,
+    /// Where the guest sees it (absolute guest path).
+    pub guest: String,
+    /// Read-only unless the grant says `rw`.
+    pub writable: bool,
+}
+
+impl DirGrant {
+    /// Parses `HOST:GUEST[:ro|:rw]`; a relative HOST is resolved against `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<Self, String> {
+        let (rest, writable) = if let Some(rest) = text.strip_suffix(":rw") {
+            (rest, true)
+        } else if let Some(rest) = text.strip_suffix(":ro") {
+            (rest, false)
+        } else {
+            (text, false)
+        };
+        let (host, guest) = rest.rsplit_once(':').ok_or_else(|| {
+            format!(
+                "invalid dir grant {text:?}: expected HOST:GUEST[:ro|:rw], e.g. \"data:/data:ro\""
+            )
+        })?;
+        if host.is_empty() {
+            return Err(format!("invalid dir grant {text:?}: the host path is empty"));
+        }
+        if !guest.starts_with('/') {
+            return Err(format!(
+                "invalid dir grant {text:?}: the guest path {guest:?} must be absolute (start with /)"
+            ));
+        }
+        Ok(DirGrant { host: base.join(host), guest: guest.to_string(), writable })
+    }
+
+    /// Checks that the host side can be opened as a directory (through cap-std, as the
+    /// runtime will open it).
+    pub fn check_exists(&self) -> Result<(), String> {
+        cap_std::fs::Dir::open_ambient_dir(&self.host, cap_std::ambient_authority())
+            .map(drop)
+            .map_err(|err| format!("dir grant {}: {err}", self.host.display()))
+    }
+}
+
+/// What the guest may touch (M5). Nothing by default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Preopened directories.
+    pub dirs: Vec<DirGrant>,
+    /// Environment variables, exactly these and no others.
+    pub env: BTreeMap<String, String>,
+}
+
+/// The trigger as written; the scheduler turns it into slots.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TriggerSpec {
+    /// Cron expression, descriptor or `@every`.
+    Cron(String),
+    /// Fixed interval aligned to the Unix epoch plus `phase`.
+    Every {
+        /// Interval length.
+        period: Duration,
+        /// Offset from the epoch-aligned grid.
+        phase: Duration,
+    },
+    /// One-shot instant (RFC 3339).
+    At(String),
+}
+
+/// When a job fires (M1) and how it behaves around slots (M2).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Timing {
+    /// `None` for a job that only runs when triggered by hand.
+    pub trigger: Option<TriggerSpec>,
+    /// IANA zone name; UTC by default.
+    pub timezone: Option<String>,
+    /// DST gap rule.
+    pub dst_gap: DstGap,
+    /// DST fold rule.
+    pub dst_fold: DstFold,
+    /// Bound of the deterministic per-slot delay.
+    pub jitter: Option<Duration>,
+    /// Overlap policy.
+    pub overlap: Overlap,
+    /// Misfire policy.
+    pub misfire: Misfire,
+    /// How far back a missed slot still counts.
+    pub catchup_window: Duration,
+    /// Bound for `misfire = "all"`.
+    pub max_catchup: u32,
+    /// A slot not started this long after its instant is recorded as missed.
+    pub starting_deadline: Option<Duration>,
+}
+
+/// Retry policy (M4).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts per slot, the first included.
+    pub max_attempts: u32,
+    /// Delay before the first retry; doubles each time.
+    pub backoff: Duration,
+    /// Ceiling of the doubling.
+    pub max_backoff: Duration,
+    /// Random fraction (0..=1) added to each delay.
+    pub jitter: f64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 3,
+            backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+            jitter: 0.1,
+        }
+    }
+}
+
+/// Circuit breaker (M4).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BreakerPolicy {
+    /// Consecutive failed slots that open the breaker.
+    pub failures: u32,
+    /// How long it stays open before a half-open probe.
+    pub cooldown: Duration,
+}
+
+/// A job, validated: everything the runtime and scheduler need from its manifest.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobSpec {
+    /// The job's name (the manifest's file stem).
+    pub name: String,
+    /// Schedule and slot policies.
+    pub timing: Timing,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Retry policy.
+    pub retry: RetryPolicy,
+    /// Breaker, when configured.
+    pub breaker: Option<BreakerPolicy>,
+    /// Rollback after this many failed first runs of a new version.
+    pub rollback_on_failure: Option<u32>,
+    /// Granted capabilities.
+    pub capabilities: Capabilities,
+    /// `[config]`, flattened to strings (non-strings as JSON text).
+    pub config: BTreeMap<String, String>,
+    /// Things that were accepted but adjusted (e.g. a limit clamped to the host ceiling).
+    pub warnings: Vec<String>,
+}
+
+impl JobSpec {
+    /// A job with every default and no manifest (used by `sandcron run` without a file).
+    pub fn unconfigured(name: &str) -> Self {
+        JobSpec {
+            name: name.to_string(),
+            timing: Timing::default(),
+            limits: Limits::default(),
+            retry: RetryPolicy::default(),
+            breaker: None,
+            rollback_on_failure: None,
+            capabilities: Capabilities::default(),
+            config: BTreeMap::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Validates a parsed manifest. `source` is the file's text (for line numbers).
+    pub(crate) fn from_raw(
+        name: &str,
+        raw: RawManifest,
+        path: &Path,
+        source: &str,
+        ceiling: &HostLimits,
+    ) -> Result<Self, ManifestError> {
+        let invalid =
+            |offset: usize, message: String| ManifestError::at(path, source, offset, message);
+        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+
+        let mut triggers = Vec::new();
+        if let Some(s) = raw.schedule {
+            triggers.push((s.span().start, TriggerSpec::Cron(s.into_inner())));
+        }
+        if let Some(e) = raw.every {
+            let phase = raw.phase.map_or(Duration::ZERO, |p| p.0);
+            let start = e.span().start;
+            let period = e.into_inner().0;
+            if period.is_zero() {
+                return Err(invalid(start, "`every` must be longer than zero".into()));
+            }
+            if phase >= period {
+                return Err(invalid(
+                    start,
+                    format!(
+                        "`phase` ({}) must be shorter than `every` ({})",
+                        Span(phase),
+                        Span(period)
+                    ),
+                ));
+            }
+            triggers.push((start, TriggerSpec::Every { period, phase }));
+        }
+        if let Some(a) = raw.at {
+            triggers.push((a.span().start, TriggerSpec::At(a.into_inner())));
+        }
+        triggers.sort_by_key(|(offset, _)| *offset);
+        if triggers.len() > 1 {
+            return Err(invalid(
+                triggers[1].0,
+                "a job has exactly one trigger: use one of `schedule`, `every` or `at`".into(),
+            ));
+        }
+
+        let mut warnings = Vec::new();
+        let defaults = Limits::default();
+        let mut clamp = |what: &str, asked: u64, max: u64, show: &dyn Fn(u64) -> String| {
+            if asked > max {
+                warnings.push(format!(
+                    "limits.{what} = {} exceeds the host ceiling; using {}",
+                    show(asked),
+                    show(max)
+                ));
+                max
+            } else {
+                asked
+            }
+        };
+        let size = |n: u64| ByteSize(n).to_string();
+        let memory = raw.limits.memory.unwrap_or(defaults.memory).0;
+        let output = raw.limits.output.unwrap_or(defaults.output).0;
+        let log = raw.limits.log.unwrap_or(defaults.log).0;
+        let timeout = raw.limits.timeout.map_or(defaults.timeout, |t| t.0);
+        let limits = Limits {
+            memory: ByteSize(clamp("memory", memory, ceiling.memory.0, &size)),
+            fuel: raw.limits.fuel,
+            timeout: Duration::from_millis(clamp(
+                "timeout",
+                timeout.as_millis() as u64,
+                ceiling.timeout.as_millis() as u64,
+                &|ms| Span(Duration::from_millis(ms)).to_string(),
+            )),
+            output: ByteSize(clamp("output", output, ceiling.output.0, &size)),
+            log: ByteSize(clamp("log", log, ceiling.log.0, &size)),
+            max_concurrent: raw.limits.max_concurrent.unwrap_or(defaults.max_concurrent).max(1),
+        };
+        if limits.timeout.is_zero() {
+            return Err(invalid(0, "limits.timeout must be longer than zero".into()));
+        }
+
+        if let Some(hosts) = &raw.capabilities.allowed_hosts {
+            if !hosts.get_ref().is_empty() {
+                return Err(invalid(
+                    hosts.span().start,
+                    "capabilities.allowed_hosts: outbound HTTP (wasi:http) is not supported yet; \
+                     remove it — this version grants no network access at all"
+                        .into(),
+                ));
+            }
+        }
+        let mut dirs = Vec::new();
+        for dir in &raw.capabilities.dirs {
+            let grant = DirGrant::parse(dir.get_ref(), base).map_err(|message| {
+                invalid(dir.span().start, format!("capabilities.dirs: {message}"))
+            })?;
+            dirs.push(grant);
+        }
+
+        let retry = raw.retry.unwrap_or_default();
+        let retry_defaults = RetryPolicy::default();
+        let jitter = retry.jitter.unwrap_or(retry_defaults.jitter);
+        if !(0.0..=1.0).contains(&jitter) {
+            return Err(invalid(0, format!("retry.jitter must be between 0 and 1, got {jitter}")));
+        }
+        let retry = RetryPolicy {
+            max_attempts: retry.max_attempts.unwrap_or(retry_defaults.max_attempts).max(1),
+            backoff: retry.backoff.map_or(retry_defaults.backoff, |s| s.0),
+            max_backoff: retry.max_backoff.map_or(retry_defaults.max_backoff, |s| s.0),
+            jitter,
+        };
+        let breaker = raw.breaker.map(|b| BreakerPolicy {
+            failures: b.failures.unwrap_or(5).max(1),
+            cooldown: b.cooldown.map_or(Duration::from_secs(300), |s| s.0),
+        });
+
+        let config = raw.config.into_iter().map(|(k, v)| (k, config_value_text(v))).collect();
+
+        Ok(JobSpec {
+            name: name.to_string(),
+            timing: Timing {
+                trigger: triggers.pop().map(|(_, t)| t),
+                timezone: raw.timezone,
+                dst_gap: raw.dst_gap.unwrap_or_default(),
+                dst_fold: raw.dst_fold.unwrap_or_default(),
+                jitter: raw.jitter.map(|s| s.0),
+                overlap: raw.overlap.unwrap_or_default(),
+                misfire: raw.misfire.unwrap_or_default(),
+                catchup_window: raw.catchup_window.map_or(Duration::from_secs(3600), |s| s.0),
+                max_catchup: raw.max_catchup.unwrap_or(10),
+                starting_deadline: raw.starting_deadline.map(|s| s.0),
+            },
+            limits,
+            retry,
+            breaker,
+            rollback_on_failure: raw.rollback_on_failure,
+            capabilities: Capabilities { dirs, env: raw.capabilities.env },
+            config,
+            warnings,
+        })
+    }
+}
+
+/// A `[config]` value as the guest sees it: strings verbatim, anything else as JSON text.
+fn config_value_text(value: toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => s,
+        toml::Value::Datetime(d) => d.to_string(),
+        other => serde_json::to_string(&other).unwrap_or_else(|_| other.to_string()),
+    }
+}

@@ -1,0 +1,186 @@
+//! Domain types shared by the runtime, the store and the CLI: how a run is asked for
+//! ([`RunRequest`]) and how it ended ([`RunOutcome`], [`RunReport`]).
+//!
+//! The outcome keeps four failure cases apart (STYLE 5): the guest's own error, a trap, a
+//! limit, and a host failure. Each says whether the slot should be retried, so the
+//! scheduler never has to interpret error text.
+
+use std::time::{Duration, SystemTime};
+
+use serde::{Serialize, Serializer};
+
+use crate::config::ByteSize;
+
+/// Why a run was started (mirrors the WIT `trigger-kind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TriggerKind {
+    /// A scheduled slot came due.
+    Schedule,
+    /// An operator asked for it.
+    Manual,
+    /// A retry of a failed or interrupted attempt.
+    Retry,
+    /// A missed slot run late.
+    CatchUp,
+}
+
+/// Everything the runtime needs to know about one attempt, besides the job itself.
+#[derive(Clone, Debug)]
+pub struct RunRequest {
+    /// Unique id of this attempt.
+    pub run_id: String,
+    /// Stable across retries of the same slot.
+    pub idempotency_key: String,
+    /// The slot's nominal instant (the request time for manual runs).
+    pub scheduled_at: SystemTime,
+    /// 1-based attempt number.
+    pub attempt: u32,
+    /// Why the run was started.
+    pub trigger: TriggerKind,
+    /// Bytes from a manual trigger.
+    pub payload: Option<Vec<u8>>,
+}
+
+impl RunRequest {
+    /// A manual, first-attempt run starting now.
+    pub fn manual(job: &str, payload: Option<Vec<u8>>) -> Self {
+        let now = SystemTime::now();
+        let nanos = now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let run_id = format!("{nanos:x}-{:x}", std::process::id());
+        RunRequest {
+            idempotency_key: format!("{job}:manual:{run_id}"),
+            run_id,
+            scheduled_at: now,
+            attempt: 1,
+            trigger: TriggerKind::Manual,
+            payload,
+        }
+    }
+}
+
+/// Which resource limit stopped a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LimitKind {
+    /// The wall-clock timeout passed.
+    Timeout(Duration),
+    /// The fuel budget ran out.
+    Fuel(u64),
+    /// The guest tried to grow its memories past the limit.
+    Memory(ByteSize),
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// `run` returned `ok`, or a command exited 0.
+    Succeeded,
+    /// The guest reported a failure itself: a `job-error`, or a non-zero exit code.
+    GuestError {
+        /// `false` for a `fatal` job-error: the slot is not retried.
+        retryable: bool,
+        /// The guest's message.
+        message: String,
+    },
+    /// The guest trapped (panic, unreachable, stack overflow, bad memory access, ...).
+    Trap {
+        /// The trap and, for a panic, its text.
+        message: String,
+    },
+    /// A resource limit stopped the guest.
+    Limit(LimitKind),
+    /// The host could not run the job (instantiation, I/O, ...).
+    HostError {
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl RunOutcome {
+    /// Stable one-word status for tables, JSON and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RunOutcome::Succeeded => "succeeded",
+            RunOutcome::GuestError { .. } => "guest-error",
+            RunOutcome::Trap { .. } => "trap",
+            RunOutcome::Limit(_) => "limit",
+            RunOutcome::HostError { .. } => "host-error",
+        }
+    }
+
+    /// The precise reason, e.g. `timeout after 10s` or `fatal: bad input`; empty on success.
+    pub fn reason(&self) -> String {
+        match self {
+            RunOutcome::Succeeded => String::new(),
+            RunOutcome::GuestError { retryable: true, message } => format!("retryable: {message}"),
+            RunOutcome::GuestError { retryable: false, message } => format!("fatal: {message}"),
+            RunOutcome::Trap { message } => format!("trap: {message}"),
+            RunOutcome::Limit(LimitKind::Timeout(after)) => {
+                format!("timeout after {}", humantime::format_duration(*after))
+            }
+            RunOutcome::Limit(LimitKind::Fuel(budget)) => {
+                format!("fuel exhausted (budget {budget})")
+            }
+            RunOutcome::Limit(LimitKind::Memory(limit)) => format!("memory limit {limit} exceeded"),
+            RunOutcome::HostError { message } => format!("host error: {message}"),
+        }
+    }
+
+    /// Whether the retry policy may run this slot again (a `fatal` guest error says no).
+    pub fn retryable(&self) -> bool {
+        !matches!(self, RunOutcome::Succeeded | RunOutcome::GuestError { retryable: false, .. })
+    }
+}
+
+/// Everything recorded about one finished run.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    /// How it ended.
+    #[serde(serialize_with = "serialize_outcome_kind")]
+    pub outcome: RunOutcome,
+    /// Wall-clock start, ms since the Unix epoch.
+    pub started_at_ms: u64,
+    /// Time from instantiation to the end of the call.
+    #[serde(serialize_with = "serialize_ms", rename = "duration_ms")]
+    pub duration: Duration,
+    /// Fuel consumed (always metered; the budget applies only when the manifest sets one).
+    pub fuel_used: u64,
+    /// Highest total linear memory, in bytes.
+    pub peak_memory: u64,
+    /// The job's summary (`run-output`), capped.
+    pub summary: Option<String>,
+    /// Captured stdout, capped, lossily decoded.
+    pub stdout: String,
+    /// Bytes of stdout past the cap.
+    pub stdout_dropped: u64,
+    /// Log lines: the guest's `log` calls and its stderr.
+    pub logs: Vec<crate::runtime::LogLine>,
+    /// Log lines and stderr bytes past the cap.
+    pub logs_dropped: u64,
+}
+
+/// Serializes a duration as fractional milliseconds.
+pub(crate) fn serialize_ms<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e3)
+}
+
+fn serialize_outcome_kind<S: Serializer>(o: &RunOutcome, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(o.kind())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_precise() {
+        let timeout = RunOutcome::Limit(LimitKind::Timeout(Duration::from_secs(10)));
+        assert_eq!(timeout.reason(), "timeout after 10s");
+        let memory = RunOutcome::Limit(LimitKind::Memory(ByteSize(64 << 20)));
+        assert_eq!(memory.reason(), "memory limit 64MiB exceeded");
+        let fatal = RunOutcome::GuestError { retryable: false, message: "no".into() };
+        assert_eq!(fatal.reason(), "fatal: no");
+        assert!(!fatal.retryable());
+        assert!(RunOutcome::Trap { message: "x".into() }.retryable());
+    }
+}

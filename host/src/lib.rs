@@ -1,0 +1,20 @@
+//! sandcron: a job scheduler whose jobs are sandboxed WebAssembly components.
+//!
+//! # Layout
+//! - [`config`]: job manifests, validated once into [`config::JobSpec`].
+//! - [`job`]: domain types — run requests, outcomes and reports.
+//! - [`runtime`]: wasmtime set up once; jobs loaded per version; runs in fresh, limited stores.
+//! - [`store`]: durable storage behind traits (SQLite now; PostgreSQL later).
+//! - [`cli`] and [`commands`]: the `sandcron` command line.
+//!
+//! Dependencies point down: `commands → runtime → {store, config, job}`. The runtime
+//! knows nothing of the command line; the commands never touch wasmtime directly.
+
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod job;
+pub mod runtime;
+pub mod store;

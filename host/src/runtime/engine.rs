@@ -1,0 +1,187 @@
+//! The host's one wasmtime [`Engine`] and its linkers, built once at start (R1, R2).
+//!
+//! [`Runtime`] owns the engine (pooling allocator with copy-on-write memory images when
+//! the address-space reservation succeeds, on-demand otherwise), the component linker
+//! (WASI p2 plus the `sandcron:job` imports), the core-module linker (WASI p1, for
+//! preview1 commands), the compile cache, the epoch ticker, and a semaphore sized to the
+//! pool so that a full pool queues runs instead of failing them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use wasmtime::component::{HasSelf, Linker as ComponentLinker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::Job;
+use super::cache::CompileCache;
+use super::host::HostCtx;
+use super::limits::MemoryLimiter;
+use super::ticker::EpochTicker;
+use crate::config::ByteSize;
+
+/// How to build the runtime.
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Where precompiled code is kept; `None` compiles on every load.
+    pub cache_dir: Option<PathBuf>,
+    /// Use the pooling allocator (falls back to on-demand if it cannot reserve memory).
+    pub pooling: bool,
+    /// Runs that may be instantiated at once; the pool is sized for this many.
+    pub max_instances: u32,
+    /// The host-wide memory ceiling: no job's limit can exceed it.
+    pub max_memory: ByteSize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            cache_dir: None,
+            pooling: true,
+            max_instances: 32,
+            max_memory: crate::config::HostLimits::default().memory,
+        }
+    }
+}
+
+/// Which allocator the engine ended up with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Allocator {
+    /// Pre-reserved slots with copy-on-write memory images.
+    Pooling,
+    /// Fresh allocations per instance.
+    OnDemand,
+}
+
+/// Store data of one run: WASI context `W` (p2 for components, p1 for core modules),
+/// the resource table, the memory limiter and the `sandcron:job` host state.
+pub(crate) struct RunData<W> {
+    pub(crate) wasi: W,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    pub(crate) host: HostCtx,
+}
+
+impl WasiView for RunData<WasiCtx> {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// The engine, linkers and shared machinery every run goes through.
+pub struct Runtime {
+    pub(crate) engine: Engine,
+    pub(crate) components: ComponentLinker<RunData<WasiCtx>>,
+    pub(crate) modules: wasmtime::Linker<RunData<WasiP1Ctx>>,
+    pub(crate) cache: Option<CompileCache>,
+    /// Back-pressure in front of the instance pool: one permit per live instance.
+    pub(crate) slots: Arc<Semaphore>,
+    pub(crate) max_memory: ByteSize,
+    allocator: Allocator,
+    /// Kept for its `Drop`: stops the ticker thread with the runtime.
+    _ticker: EpochTicker,
+}
+
+/// The runtime could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// wasmtime refused the configuration or a linker definition.
+    #[error("cannot set up the WebAssembly engine: {0}")]
+    Engine(String),
+    /// The epoch ticker thread or the cache folder could not be created.
+    #[error("cannot set up the runtime: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn engine_config(pooling: Option<&PoolingAllocationConfig>) -> Config {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    // Fuel is metered for every run so `fuel used` is always reported; runs without a
+    // budget get an effectively unlimited one.
+    config.consume_fuel(true);
+    config.max_wasm_stack(512 << 10);
+    config.async_stack_size(2 << 20);
+    if let Some(pool) = pooling {
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool.clone()));
+        config.memory_init_cow(true);
+    }
+    config
+}
+
+fn pool_config(max_instances: u32, max_memory: ByteSize) -> PoolingAllocationConfig {
+    // Large toolchains (componentize-py, StarlingMonkey) produce components with dozens
+    // of core instances and tables; size per-component limits for them, totals for the
+    // number of concurrent runs.
+    let per_component_instances = 64;
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(max_instances)
+        .total_core_instances(max_instances * per_component_instances)
+        .total_memories(max_instances * 4)
+        .total_tables(max_instances * per_component_instances)
+        .total_stacks(max_instances)
+        .max_core_instances_per_component(per_component_instances)
+        .max_memories_per_component(4)
+        .max_tables_per_component(per_component_instances)
+        .max_memories_per_module(2)
+        .table_elements(100_000)
+        .max_core_instance_size(4 << 20)
+        .max_component_instance_size(4 << 20)
+        .max_memory_size(max_memory.as_usize());
+    pool
+}
+
+impl Runtime {
+    /// Builds the engine (with fallback), linkers, cache and ticker.
+    pub fn new(config: &RuntimeConfig) -> Result<Self, RuntimeError> {
+        let engine_err = |e: wasmtime::Error| RuntimeError::Engine(format!("{e:#}"));
+        let (engine, allocator) = if config.pooling {
+            let pool = pool_config(config.max_instances, config.max_memory);
+            match Engine::new(&engine_config(Some(&pool))) {
+                Ok(engine) => (engine, Allocator::Pooling),
+                Err(err) => {
+                    tracing::warn!(
+                        "pooling allocator unavailable ({err}); using on-demand allocation"
+                    );
+                    (Engine::new(&engine_config(None)).map_err(engine_err)?, Allocator::OnDemand)
+                }
+            }
+        } else {
+            (Engine::new(&engine_config(None)).map_err(engine_err)?, Allocator::OnDemand)
+        };
+
+        let mut components: ComponentLinker<RunData<WasiCtx>> = ComponentLinker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut components).map_err(engine_err)?;
+        Job::add_to_linker::<_, HasSelf<HostCtx>>(&mut components, |data| &mut data.host)
+            .map_err(engine_err)?;
+
+        let mut modules: wasmtime::Linker<RunData<WasiP1Ctx>> = wasmtime::Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut modules, |data: &mut RunData<WasiP1Ctx>| {
+            &mut data.wasi
+        })
+        .map_err(engine_err)?;
+
+        let cache = match &config.cache_dir {
+            Some(dir) => Some(CompileCache::open(dir, &engine)?),
+            None => None,
+        };
+        let ticker = EpochTicker::start(engine.clone())?;
+        Ok(Runtime {
+            engine,
+            components,
+            modules,
+            cache,
+            slots: Arc::new(Semaphore::new(config.max_instances as usize)),
+            max_memory: config.max_memory,
+            allocator,
+            _ticker: ticker,
+        })
+    }
+
+    /// The allocator in use (pooling unless its reservation failed or it was disabled).
+    pub fn allocator(&self) -> Allocator {
+        self.allocator
+    }
+}

@@ -1,0 +1,360 @@
+//! One run of a loaded job: a fresh sandboxed `Store`, the call, and the classified outcome.
+//!
+//! Every run gets exactly the capabilities its [`JobSpec`] grants and nothing else: no
+//! inherited env, args or stdio, no network, only the preopened dirs it names. Three
+//! stops bound a run (R2): the memory limiter, optional fuel, and the wall-clock deadline,
+//! enforced twice — by the epoch callback for guests burning CPU, and by a tokio timeout
+//! for guests parked inside a host call. The callback yields to tokio on every tick, so a
+//! busy guest never holds a worker thread for more than one tick.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder};
+
+use super::bindings::{JobError, RunContext, TriggerKind as WitTrigger};
+use super::capture::CapturePipe;
+use super::engine::{RunData, Runtime};
+use super::host::{HostCtx, LogBuffer, LogLine};
+use super::limits::MemoryLimiter;
+use super::load::{LoadedJob, Prepared};
+use crate::config::{ByteSize, JobSpec};
+use crate::job::{LimitKind, RunOutcome, RunReport, RunRequest, TriggerKind};
+use crate::store::StateStore;
+
+/// How the guest's code finished, before classification.
+enum Finished {
+    Job(Result<String, JobError>),
+    /// A command's exit status (0 = success).
+    Exit(i32),
+}
+
+/// What the classifier needs to know besides the call's result.
+struct Evidence<'a> {
+    timeout: Duration,
+    fuel_budget: Option<u64>,
+    memory_limit: ByteSize,
+    memory_refused: bool,
+    stderr: &'a str,
+}
+
+impl Runtime {
+    /// Runs `job` once under `spec`'s limits and capabilities, and reports how it went.
+    /// Never panics on guest behaviour; host-side failures become [`RunOutcome::HostError`].
+    pub async fn execute(
+        &self,
+        job: &LoadedJob,
+        spec: &JobSpec,
+        state: Option<Arc<dyn StateStore>>,
+        request: &RunRequest,
+    ) -> RunReport {
+        let started_at = SystemTime::now();
+        let limits = &spec.limits;
+        let stdout = CapturePipe::new(limits.output.as_usize());
+        let stderr = CapturePipe::new(limits.log.as_usize());
+
+        let mut builder = WasiCtxBuilder::new();
+        builder
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .envs(&spec.capabilities.env.iter().collect::<Vec<_>>())
+            .arg(&spec.name)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        for dir in &spec.capabilities.dirs {
+            let perms = if dir.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
+            if let Err(err) = builder.preopened_dir(&dir.host, &dir.guest, perms) {
+                let message = format!("cannot grant dir {}: {err:#}", dir.host.display());
+                return failed_before_start(started_at, message);
+            }
+        }
+
+        // Wait for a pool slot before creating the store: a full pool is back-pressure.
+        let Ok(_permit) = self.slots.clone().acquire_owned().await else {
+            return failed_before_start(started_at, "runtime is shutting down".into());
+        };
+        let begun = Instant::now();
+        let deadline = begun + limits.timeout;
+        let host = HostCtx {
+            job: Arc::from(spec.name.as_str()),
+            config: Arc::new(spec.config.clone()),
+            state,
+            deadline,
+            logs: LogBuffer::new(limits.log.as_usize()),
+        };
+        let memory_cap = limits.memory.min(self.max_memory).as_usize();
+        let fuel_budget = limits.fuel;
+        let context = run_context(job, spec, request, started_at);
+
+        let (finished, fuel_left, limiter, mut logs) = match &job.prepared {
+            Prepared::Job(_) | Prepared::Command(_) => {
+                let data = RunData {
+                    wasi: builder.build(),
+                    table: ResourceTable::new(),
+                    limiter: MemoryLimiter::new(memory_cap),
+                    host,
+                };
+                let mut store = self.new_store(data, fuel_budget, deadline);
+                let call = call_component(&mut store, &job.prepared, &context);
+                let finished = tokio::time::timeout_at(deadline.into(), call).await;
+                let fuel_left = store.get_fuel().unwrap_or(0);
+                let data = store.into_data();
+                (finished, fuel_left, data.limiter, data.host.logs)
+            }
+            Prepared::Preview1(pre) => {
+                let data = RunData {
+                    wasi: builder.build_p1(),
+                    table: ResourceTable::new(),
+                    limiter: MemoryLimiter::new(memory_cap),
+                    host,
+                };
+                let mut store = self.new_store(data, fuel_budget, deadline);
+                let call = async {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+                    start.call_async(&mut store, ()).await?;
+                    Ok(Finished::Exit(0))
+                };
+                let finished = tokio::time::timeout_at(deadline.into(), call).await;
+                let fuel_left = store.get_fuel().unwrap_or(0);
+                let data = store.into_data();
+                (finished, fuel_left, data.limiter, data.host.logs)
+            }
+        };
+        let duration = begun.elapsed();
+
+        let stdout = stdout.take();
+        let stderr = stderr.take();
+        let stderr_text = String::from_utf8_lossy(&stderr.bytes).into_owned();
+        for line in stderr_text.lines() {
+            logs.push(LogLine {
+                at_ms: ms_since_epoch(SystemTime::now()),
+                level: "stderr",
+                message: line.to_string(),
+                fields: vec![],
+            });
+        }
+        let (mut logs, dropped_lines) = logs.finish();
+        logs.sort_by_key(|line| line.at_ms);
+
+        let evidence = Evidence {
+            timeout: limits.timeout,
+            fuel_budget,
+            memory_limit: ByteSize(memory_cap as u64),
+            memory_refused: limiter.refused().is_some(),
+            stderr: &stderr_text,
+        };
+        let (outcome, summary) = match finished {
+            Err(_elapsed) => (RunOutcome::Limit(LimitKind::Timeout(limits.timeout)), None),
+            Ok(result) => classify(result, &evidence),
+        };
+        RunReport {
+            outcome,
+            started_at_ms: ms_since_epoch(started_at),
+            duration,
+            fuel_used: fuel_budget.unwrap_or(u64::MAX).saturating_sub(fuel_left),
+            peak_memory: limiter.peak() as u64,
+            summary: summary.map(|s| cap_text(s, limits.output.as_usize())),
+            stdout: String::from_utf8_lossy(&stdout.bytes).into_owned(),
+            stdout_dropped: stdout.dropped,
+            logs,
+            logs_dropped: dropped_lines + stderr.dropped,
+        }
+    }
+
+    fn new_store<W: Send>(
+        &self,
+        data: RunData<W>,
+        fuel: Option<u64>,
+        deadline: Instant,
+    ) -> Store<RunData<W>> {
+        let mut store = Store::new(&self.engine, data);
+        store.limiter(|data| &mut data.limiter);
+        store.set_fuel(fuel.unwrap_or(u64::MAX)).expect("fuel is enabled on the engine");
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store
+    }
+}
+
+async fn call_component(
+    store: &mut Store<RunData<WasiCtx>>,
+    prepared: &Prepared,
+    context: &RunContext,
+) -> wasmtime::Result<Finished> {
+    match prepared {
+        Prepared::Job(pre) => {
+            let job = pre.instantiate_async(&mut *store).await?;
+            let result = job.call_run(&mut *store, context).await?;
+            Ok(Finished::Job(result.map(|output| output.summary)))
+        }
+        Prepared::Command(pre) => {
+            let command = pre.instantiate_async(&mut *store).await?;
+            let status = command.wasi_cli_run().call_run(&mut *store).await?;
+            Ok(Finished::Exit(if status.is_ok() { 0 } else { 1 }))
+        }
+        Prepared::Preview1(_) => unreachable!("core modules run through the p1 store"),
+    }
+}
+
+fn run_context(
+    job: &LoadedJob,
+    spec: &JobSpec,
+    request: &RunRequest,
+    started_at: SystemTime,
+) -> RunContext {
+    RunContext {
+        job_name: spec.name.clone(),
+        job_version: job.content_hash.clone(),
+        run_id: request.run_id.clone(),
+        idempotency_key: request.idempotency_key.clone(),
+        scheduled_at_ms: ms_since_epoch(request.scheduled_at),
+        started_at_ms: ms_since_epoch(started_at),
+        attempt: request.attempt,
+        trigger: match request.trigger {
+            TriggerKind::Schedule => WitTrigger::Schedule,
+            TriggerKind::Manual => WitTrigger::Manual,
+            TriggerKind::Retry => WitTrigger::Retry,
+            TriggerKind::CatchUp => WitTrigger::CatchUp,
+        },
+        payload: request.payload.clone(),
+    }
+}
+
+/// Names what ended the run. Limits win over the symptom they cause: a refused
+/// `memory.grow` shows up as an `unreachable` trap (Rust) or an ordinary error (JS), and
+/// only the limiter's record says it was the memory limit.
+fn classify(
+    result: wasmtime::Result<Finished>,
+    evidence: &Evidence<'_>,
+) -> (RunOutcome, Option<String>) {
+    let memory = || RunOutcome::Limit(LimitKind::Memory(evidence.memory_limit));
+    let exit = |code: i32| match code {
+        0 => RunOutcome::Succeeded,
+        _ if evidence.memory_refused => memory(),
+        code => RunOutcome::GuestError { retryable: true, message: format!("exit code {code}") },
+    };
+    match result {
+        Ok(Finished::Job(Ok(summary))) => (RunOutcome::Succeeded, Some(summary)),
+        Ok(Finished::Job(Err(_))) if evidence.memory_refused => (memory(), None),
+        Ok(Finished::Job(Err(JobError::Retryable(message)))) => {
+            (RunOutcome::GuestError { retryable: true, message }, None)
+        }
+        Ok(Finished::Job(Err(JobError::Fatal(message)))) => {
+            (RunOutcome::GuestError { retryable: false, message }, None)
+        }
+        Ok(Finished::Exit(code)) => (exit(code), None),
+        Err(err) => {
+            if let Some(I32Exit(code)) = err.downcast_ref::<I32Exit>() {
+                return (exit(*code), None);
+            }
+            let outcome = match err.downcast_ref::<Trap>() {
+                Some(Trap::Interrupt) => RunOutcome::Limit(LimitKind::Timeout(evidence.timeout)),
+                Some(Trap::OutOfFuel) => {
+                    RunOutcome::Limit(LimitKind::Fuel(evidence.fuel_budget.unwrap_or(u64::MAX)))
+                }
+                _ if evidence.memory_refused => memory(),
+                Some(trap) => RunOutcome::Trap { message: describe_trap(*trap, evidence.stderr) },
+                None => RunOutcome::HostError { message: format!("{err:#}") },
+            };
+            (outcome, None)
+        }
+    }
+}
+
+/// The trap in words, with the panic text when the guest printed one.
+fn describe_trap(trap: Trap, stderr: &str) -> String {
+    if let Some(panic) = panic_text(stderr) {
+        return format!("panic: {panic}");
+    }
+    match trap {
+        Trap::StackOverflow => "stack overflow (call stack exhausted)".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Extracts `MESSAGE (at FILE:LINE:COL)` from Rust's `panicked at FILE:LINE:COL:\nMESSAGE`.
+fn panic_text(stderr: &str) -> Option<String> {
+    let start = stderr.rfind("panicked at ")? + "panicked at ".len();
+    let rest = &stderr[start..];
+    let (location, message) = rest.split_once(":\n").unwrap_or((rest.lines().next()?, ""));
+    let message = message.split("\nnote: ").next().unwrap_or("").trim();
+    Some(if message.is_empty() {
+        format!("at {location}")
+    } else {
+        format!("{message} (at {location})")
+    })
+}
+
+fn failed_before_start(started_at: SystemTime, message: String) -> RunReport {
+    RunReport {
+        outcome: RunOutcome::HostError { message },
+        started_at_ms: ms_since_epoch(started_at),
+        duration: Duration::ZERO,
+        fuel_used: 0,
+        peak_memory: 0,
+        summary: None,
+        stdout: String::new(),
+        stdout_dropped: 0,
+        logs: Vec::new(),
+        logs_dropped: 0,
+    }
+}
+
+fn cap_text(mut text: String, cap: usize) -> String {
+    if text.len() > cap {
+        let mut cut = cap;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let dropped = text.len() - cut;
+        text.truncate(cut);
+        text.push_str(&format!("… [{dropped} bytes truncated]"));
+    }
+    text
+}
+
+pub(crate) fn ms_since_epoch(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_text_is_extracted_from_rust_stderr() {
+        let stderr = "\nthread '<unnamed>' panicked at src/lib.rs:42:9:\nprobe panicked: boom\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        assert_eq!(panic_text(stderr).unwrap(), "probe panicked: boom (at src/lib.rs:42:9)");
+        assert_eq!(panic_text("nothing here"), None);
+    }
+
+    #[test]
+    fn capped_text_respects_char_boundaries() {
+        assert_eq!(cap_text("héllo".into(), 2), "h… [5 bytes truncated]");
+        assert_eq!(cap_text("ok".into(), 10), "ok");
+    }
+
+    #[test]
+    fn refused_memory_outranks_the_trap_it_causes() {
+        let evidence = Evidence {
+            timeout: Duration::from_secs(1),
+            fuel_budget: None,
+            memory_limit: ByteSize(1 << 20),
+            memory_refused: true,
+            stderr: "",
+        };
+        let err = wasmtime::Error::new(Trap::UnreachableCodeReached);
+        let (outcome, _) = classify(Err(err), &evidence);
+        assert_eq!(outcome, RunOutcome::Limit(LimitKind::Memory(ByteSize(1 << 20))));
+    }
+}

@@ -1,0 +1,25 @@
+//! The sandboxed runtime: wasmtime set up once, jobs loaded once per version, runs
+//! executed in fresh stores under hard limits (R1-R4).
+//!
+//! Layout: [`engine`](self) builds the `Engine` and linkers; `load` detects a binary's
+//! shape and prepares it (through the on-disk `cache`); `execute` runs it and classifies
+//! the outcome; `host/` implements the `sandcron:job` imports; `limits`, `capture` and
+//! `ticker` are the three guards (memory, output, time). This module knows nothing of
+//! cron, SQL or HTTP: it takes a [`JobSpec`](crate::config::JobSpec) and a
+//! [`RunRequest`](crate::job::RunRequest) and returns a
+//! [`RunReport`](crate::job::RunReport).
+
+mod bindings;
+mod cache;
+mod capture;
+mod engine;
+mod execute;
+mod host;
+mod limits;
+mod load;
+mod ticker;
+
+pub use cache::{CacheStatus, LoadInfo};
+pub use engine::{Allocator, Runtime, RuntimeConfig, RuntimeError};
+pub use host::LogLine;
+pub use load::{JobShape, LoadError, LoadedJob, content_hash};

@@ -1,0 +1,64 @@
+//! Durable storage behind one trait: today per-job state, later the slot ledger and runs.
+//!
+//! The runtime and (later) the scheduler talk to [`StateStore`], never to SQL, so the
+//! PostgreSQL backend (D1) can slot in without touching them. [`SqliteStore`] is the
+//! embedded default: one file, WAL mode, schema versioned with `PRAGMA user_version`.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+/// A storage failure, with what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened or migrated.
+    #[error("cannot open store {path}: {source}")]
+    Open {
+        /// The database location.
+        path: String,
+        /// The underlying failure.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The store's folder could not be created.
+    #[error("cannot create store folder {path}: {source}")]
+    Folder {
+        /// The folder.
+        path: String,
+        /// The underlying failure.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A query failed.
+    #[error("store {operation} failed: {source}")]
+    Query {
+        /// What was being done, e.g. "state get".
+        operation: &'static str,
+        /// The underlying failure.
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+/// Per-job persistent key-value state (F1 `state`).
+pub trait StateStore: Send + Sync {
+    /// The value of `key` for `job`, if set.
+    fn state_get(&self, job: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Sets `key` for `job`, replacing any previous value.
+    fn state_set(&self, job: &str, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Removes `key`; returns whether it existed.
+    fn state_delete(&self, job: &str, key: &str) -> Result<bool, StoreError>;
+    /// All keys of `job`, in lexical order.
+    fn state_keys(&self, job: &str) -> Result<Vec<String>, StoreError>;
+    /// How many keys `job` has and how many bytes its values take.
+    fn state_usage(&self, job: &str) -> Result<StateUsage, StoreError>;
+}
+
+/// The footprint of one job's state, for quotas.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateUsage {
+    /// Number of keys.
+    pub keys: u64,
+    /// Total bytes of keys and values.
+    pub bytes: u64,
+}
