@@ -150,6 +150,15 @@ fn print_json(wasm: &Path, spec: &JobSpec, job: &LoadedJob, report: &RunReport, 
     println!("{value}");
 }
 
+fn describe_load(job: &LoadedJob) -> String {
+    use crate::runtime::CacheStatus;
+    match job.load.cache {
+        CacheStatus::Hit => format!("loaded precompiled from cache in {:.1?}", job.load.elapsed),
+        CacheStatus::Miss => format!("compiled in {:.1?} (cached for next time)", job.load.elapsed),
+        CacheStatus::Off => format!("compiled in {:.1?} (cache off)", job.load.elapsed),
+    }
+}
+
 /// This process's peak resident memory in bytes (Linux `VmHWM`), to show floods stay bounded.
 fn host_peak_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -163,7 +172,7 @@ fn print_human(spec: &JobSpec, job: &LoadedJob, report: &RunReport) {
     let reason = outcome.reason();
     println!("job:       {} ({})", spec.name, job.shape.describe());
     println!("version:   {}", &job.content_hash[..16]);
-    println!("code:      {:?} cache, loaded in {:.1?}", job.load.cache, job.load.elapsed);
+    println!("code:      {}", describe_load(job));
     println!("outcome:   {}", outcome.kind());
     println!("reason:    {}", if reason.is_empty() { "-" } else { &reason });
     println!("duration:  {:.2?}", report.duration);

@@ -65,7 +65,6 @@ fn check_wasm(runtime: &Runtime, path: &Path) -> usize {
             println!("  shape:   {}", job.shape.describe());
             println!("  version: {}", job.content_hash);
             println!("  size:    {} bytes", bytes.len());
-            println!("  compile: {:?} cache, {:.1?}", job.load.cache, job.load.elapsed);
             println!("  imports: {}", list(&job.imports));
             println!("  exports: {}", list(&job.exports));
             0

@@ -32,7 +32,7 @@ pub struct LoadInfo {
     /// Cache hit, miss or off.
     pub cache: CacheStatus,
     /// Time to compile or deserialize.
-    #[serde(serialize_with = "crate::job::serialize_ms")]
+    #[serde(serialize_with = "crate::job::serialize_ms", rename = "elapsed_ms")]
     pub elapsed: Duration,
 }
 

@@ -126,8 +126,7 @@ impl CronPattern {
             let on_hour = from.is_some() && hour == h0;
             for minute in self.minute.values.iter_from(if on_hour { m0 } else { 0 }) {
                 let on_minute = on_hour && minute == m0;
-                if let Some(second) = self.second.values.next_from(if on_minute { s0 } else { 0 })
-                {
+                if let Some(second) = self.second.values.next_from(if on_minute { s0 } else { 0 }) {
                     return chrono::NaiveTime::from_hms_opt(hour, minute, second);
                 }
             }
@@ -161,10 +160,7 @@ impl CronPattern {
             self.dom.values.next_from(1).is_some_and(|d| d <= longest)
         });
         (!possible).then(|| {
-            format!(
-                "day-of-month '{}' never occurs in month '{}'",
-                self.dom.text, self.month.text
-            )
+            format!("day-of-month '{}' never occurs in month '{}'", self.dom.text, self.month.text)
         })
     }
 }
@@ -236,7 +232,10 @@ mod tests {
 
     #[test]
     fn seven_fields_end_with_a_year() {
-        assert_eq!(next("0 0 12 1 1 * 2030", "2025-06-01 00:00:00").unwrap(), "2030-01-01 12:00:00");
+        assert_eq!(
+            next("0 0 12 1 1 * 2030", "2025-06-01 00:00:00").unwrap(),
+            "2030-01-01 12:00:00"
+        );
         assert_eq!(next("0 0 12 1 1 * 2020-2024", "2025-06-01 00:00:00"), None);
         assert_eq!(
             nexts("0 0 0 1 1 * 2026,2028", "2025-01-01 00:00:00", 2),
@@ -280,7 +279,12 @@ mod tests {
         // June 2025 Mondays: 2, 9, 16, 23, 30; odd ones: 9, 23. July: 7, 21.
         assert_eq!(
             nexts("0 0 */2 * 1", "2025-06-01 00:00:00", 4),
-            ["2025-06-09 00:00:00", "2025-06-23 00:00:00", "2025-07-07 00:00:00", "2025-07-21 00:00:00"]
+            [
+                "2025-06-09 00:00:00",
+                "2025-06-23 00:00:00",
+                "2025-07-07 00:00:00",
+                "2025-07-21 00:00:00"
+            ]
         );
         // Only one restricted: it alone decides.
         assert_eq!(next("0 0 * * FRI", "2025-06-11 00:00:00").unwrap(), "2025-06-13 00:00:00");
@@ -295,7 +299,10 @@ mod tests {
             nexts("0 */6 * * *", "2025-06-11 07:00:00", 3),
             ["2025-06-11 12:00:00", "2025-06-11 18:00:00", "2025-06-12 00:00:00"]
         );
-        assert_eq!(next("0 9 * JUL-AUG MON-FRI", "2025-06-11 00:00:00").unwrap(), "2025-07-01 09:00:00");
+        assert_eq!(
+            next("0 9 * JUL-AUG MON-FRI", "2025-06-11 00:00:00").unwrap(),
+            "2025-07-01 09:00:00"
+        );
     }
 
     #[test]

@@ -16,8 +16,18 @@ use super::once::At;
 const WEEKDAYS: [&str; 7] =
     ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
 const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
 
 pub(crate) fn cron(p: &CronPattern, tz: Tz) -> String {
@@ -99,7 +109,11 @@ fn time_phrase(p: &CronPattern) -> Option<String> {
         return None;
     }
     let clock = |hour: u32| {
-        if sec == 0 { format!("{hour:02}:{min:02}") } else { format!("{hour:02}:{min:02}:{sec:02}") }
+        if sec == 0 {
+            format!("{hour:02}:{min:02}")
+        } else {
+            format!("{hour:02}:{min:02}:{sec:02}")
+        }
     };
     let times: Vec<String> = h.values.iter_from(0).map(clock).collect();
     Some(format!("at {}", join(&times)))
@@ -109,7 +123,8 @@ fn time_phrase(p: &CronPattern) -> Option<String> {
 fn day_phrase(p: &CronPattern) -> Option<String> {
     let dom = || day_numbers(&p.dom).map(|d| format!(" on day {d} of the month"));
     let dow = || {
-        let names: Vec<String> = p.dow.values.iter_from(0).map(|d| WEEKDAYS[d as usize].into()).collect();
+        let names: Vec<String> =
+            p.dow.values.iter_from(0).map(|d| WEEKDAYS[d as usize].into()).collect();
         format!(" on {}", join(&names))
     };
     // "on January 1" reads better than "on day 1 of the month in January".
@@ -126,8 +141,9 @@ fn day_phrase(p: &CronPattern) -> Option<String> {
         (false, false) => return None,
     };
     if !p.month.is_full() {
-        let names: Vec<String> = p.month.values.iter_from(1).map(|m| MONTHS[m as usize - 1].into()).collect();
-        out.push_str(&format!(" in {}", join(&names)));
+        let names: Vec<String> =
+            p.month.values.iter_from(1).map(|m| MONTHS[m as usize - 1].into()).collect();
+        out = format!("{out} in {}", join(&names));
     }
     out.push_str(&year_phrase(p)?);
     Some(out)
@@ -175,7 +191,10 @@ mod tests {
         assert_eq!(d("@daily"), "at 00:00 every day");
         assert_eq!(d("15 0 9 * * *"), "at 09:00:15 every day");
         assert_eq!(d("0 9,17 * * *"), "at 09:00 and 17:00 every day");
-        assert_eq!(d("0 9 * * MON-FRI"), "at 09:00 on Monday, Tuesday, Wednesday, Thursday and Friday");
+        assert_eq!(
+            d("0 9 * * MON-FRI"),
+            "at 09:00 on Monday, Tuesday, Wednesday, Thursday and Friday"
+        );
         assert_eq!(d("0 0 1,15 * *"), "at 00:00 on day 1 and 15 of the month");
         assert_eq!(d("0 0 15 * MON"), "at 00:00 on day 15 of the month or on Monday");
         assert_eq!(d("@yearly"), "at 00:00 on January 1");
@@ -200,14 +219,20 @@ mod tests {
 
     #[test]
     fn intervals_and_one_shots() {
-        let e = |p: &str, ph: Option<&str>| every(&Every::parse("every", p, ph).unwrap());
+        let e = |p: &str, ph: Option<&str>| {
+            let d = |t: &str| humantime::parse_duration(t).unwrap();
+            every(&Every::new("every", d(p), ph.map_or(std::time::Duration::ZERO, d)).unwrap())
+        };
         assert_eq!(e("10s", None), "every 10 seconds");
         assert_eq!(e("1s", None), "every second");
         assert_eq!(e("5m", None), "every 5 minutes");
         assert_eq!(e("1h30m", None), "every 90 minutes");
         assert_eq!(e("1h", Some("15m")), "every hour, phase 15m");
         assert_eq!(e("2d", None), "every 2 days");
-        assert_eq!(at(&At::parse("2026-12-01T00:00:00Z").unwrap(), Tz::UTC), "once at 2026-12-01T00:00:00Z");
+        assert_eq!(
+            at(&At::parse("2026-12-01T00:00:00Z").unwrap(), Tz::UTC),
+            "once at 2026-12-01T00:00:00Z"
+        );
         assert_eq!(
             at(&At::parse("2026-12-01T09:30:00").unwrap(), chrono_tz::Europe::Berlin),
             "once at 2026-12-01 09:30:00 (Europe/Berlin)"

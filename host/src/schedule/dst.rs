@@ -116,11 +116,11 @@ mod tests {
         out
     }
 
+    use DstFold::{Both, First, Last};
+    use DstGap::{Shift, Skip};
     use chrono_tz::America::New_York as NY;
     use chrono_tz::Australia::Lord_Howe as LH;
     use chrono_tz::Europe::Berlin as BER;
-    use DstFold::{Both, First, Last};
-    use DstGap::{Shift, Skip};
 
     // Berlin: 2025-03-30 02:00 CET -> 03:00 CEST; 2025-10-26 03:00 CEST -> 02:00 CET.
     // New York: 2025-03-09 02:00 EST -> 03:00 EDT; 2025-11-02 02:00 EDT -> 01:00 EST.
@@ -297,13 +297,136 @@ mod tests {
     #[test]
     fn zones_without_dst_are_plain() {
         assert_eq!(
-            fires("0 9 * * *", chrono_tz::Asia::Kolkata, Shift, First, "2025-06-01T10:00:00+05:30", 1),
+            fires(
+                "0 9 * * *",
+                chrono_tz::Asia::Kolkata,
+                Shift,
+                First,
+                "2025-06-01T10:00:00+05:30",
+                1
+            ),
             ["2025-06-02T09:00:00+05:30"]
         );
         assert_eq!(
             fires("0 9 * * *", Tz::UTC, Shift, First, "2025-06-01T09:00:00Z", 1),
             ["2025-06-02T09:00:00+00:00"]
         );
+    }
+
+    /// Reference model of the policies, by brute force over every real minute: an instant
+    /// fires when its own local reading matches (in a fold: only the allowed pass), or
+    /// when it ends a gap that swallowed a matching local time and the gap policy shifts.
+    fn brute_force(
+        p: &CronPattern,
+        tz: Tz,
+        gap: DstGap,
+        fold: DstFold,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Vec<DateTime<Utc>> {
+        let matches = |n: NaiveDateTime| p.next_local(n) == Some(n);
+        let mut out = Vec::new();
+        let mut t = from + TimeDelta::minutes(1);
+        while t <= to {
+            let local = t.with_timezone(&tz);
+            let n = local.naive_local();
+            let fires = match tz.from_local_datetime(&n) {
+                LocalResult::Single(_) => matches(n),
+                LocalResult::Ambiguous(e, _) => {
+                    let first = local.offset() == e.offset();
+                    matches(n)
+                        && match fold {
+                            DstFold::First => first,
+                            DstFold::Last => !first,
+                            DstFold::Both => true,
+                        }
+                }
+                LocalResult::None => unreachable!("a real instant's reading exists"),
+            };
+            let before = (t - TimeDelta::seconds(1)).with_timezone(&tz);
+            let jump = offset_secs(&local) - offset_secs(&before);
+            let gap_hit = gap == DstGap::Shift && jump > 0 && {
+                let gap_start = before.naive_local() + TimeDelta::seconds(1);
+                p.next_local(gap_start).is_some_and(|m| m < n)
+            };
+            if fires || gap_hit {
+                out.push(t);
+            }
+            t += TimeDelta::minutes(1);
+        }
+        out
+    }
+
+    #[test]
+    fn matches_the_brute_force_model_around_transitions() {
+        let patterns = [
+            "30 2 * * *",
+            "0,30 2 * * *",
+            "*/15 2 * * *",
+            "* 2 * * *",
+            "0 1-3 * * *",
+            "45 1 * * *",
+            "15 2 * * *",
+            "0 0 * * *",
+            "0 1,2,3 * * *",
+            "*/7 1-3 * * *",
+            "59 1 * * *",
+            "0 3 * * *",
+            "30 0-4 * * *",
+            // absolute ones: the policies must not matter
+            "*/15 * * * *",
+            "0 */2 * * *",
+            "0 * * * *",
+            "30 * * * *",
+            "*/7 */3 * * *",
+        ];
+        let transitions = [
+            (BER, "2025-03-30T01:00:00Z"),
+            (BER, "2025-10-26T01:00:00Z"),
+            (NY, "2025-03-09T07:00:00Z"),
+            (NY, "2025-11-02T06:00:00Z"),
+            (LH, "2025-04-05T15:00:00Z"),
+            (LH, "2025-10-04T15:30:00Z"),
+            (chrono_tz::Europe::London, "2025-03-30T01:00:00Z"),
+            (chrono_tz::Europe::London, "2025-10-26T01:00:00Z"),
+            (chrono_tz::Australia::Sydney, "2025-04-05T16:00:00Z"),
+            (chrono_tz::Australia::Sydney, "2025-10-04T16:00:00Z"),
+            (BER, "2025-07-01T00:00:00Z"),
+        ];
+        let mut checked = 0;
+        for (tz, at) in transitions {
+            let center = utc(at);
+            for expr in patterns {
+                let p = CronPattern::parse(expr).unwrap();
+                for gap in [Shift, Skip] {
+                    for fold in [First, Last, Both] {
+                        // Absolute schedules ignore the policies: check them once.
+                        if p.is_absolute() && (gap, fold) != (Skip, Both) {
+                            continue;
+                        }
+                        let (g, f) = (gap, fold);
+                        // Several starting points, some inside the gap/fold hours.
+                        for start_m in [-180, -53, 7, 37] {
+                            let from = center + TimeDelta::minutes(start_m);
+                            let to = center + TimeDelta::hours(4);
+                            let want = brute_force(&p, tz, g, f, from, to);
+                            let mut got = Vec::new();
+                            let mut t = from;
+                            while let Some(n) = next_instant(tz, g, f, t, |x| p.next_local(x)) {
+                                if n > to {
+                                    break;
+                                }
+                                got.push(n);
+                                t = n;
+                            }
+                            assert_eq!(got, want, "{expr} {tz} {gap:?} {fold:?} from {from}");
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 11 * (13 * 6 + 5) * 4);
     }
 
     #[test]

@@ -314,20 +314,29 @@ mod tests {
     #[test]
     fn errors_name_field_and_token() {
         assert_eq!(err(FieldKind::Hour, "25"), "cron field 'hour': 25 is out of range 0-23");
-        assert_eq!(err(FieldKind::DayOfMonth, "0"), "cron field 'day-of-month': 0 is out of range 1-31");
+        assert_eq!(
+            err(FieldKind::DayOfMonth, "0"),
+            "cron field 'day-of-month': 0 is out of range 1-31"
+        );
         assert_eq!(err(FieldKind::Minute, "x"), "cron field 'minute': 'x' is not a number 0-59");
         assert_eq!(
             err(FieldKind::Month, "FOO"),
             "cron field 'month': 'FOO' is not a number 1-12 or a name JAN-DEC"
         );
-        assert_eq!(err(FieldKind::Minute, "*/0"), "cron field 'minute': step 0 in '*/0' is not allowed");
+        assert_eq!(
+            err(FieldKind::Minute, "*/0"),
+            "cron field 'minute': step 0 in '*/0' is not allowed"
+        );
         assert_eq!(
             err(FieldKind::Minute, "*/61"),
             "cron field 'minute': step 61 in '*/61' is larger than the range 0-59"
         );
         assert_eq!(err(FieldKind::Hour, "5-1"), "cron field 'hour': range '5-1' runs backwards");
         assert_eq!(err(FieldKind::Hour, "1,,2"), "cron field 'hour': empty list item in '1,,2'");
-        assert_eq!(err(FieldKind::Year, "1969"), "cron field 'year': 1969 is out of range 1970-2099");
+        assert_eq!(
+            err(FieldKind::Year, "1969"),
+            "cron field 'year': 1969 is out of range 1970-2099"
+        );
         assert_eq!(err(FieldKind::Hour, "?"), "cron field 'hour': '?' is not a number 0-23");
     }
 

@@ -5,6 +5,8 @@
 //! restarts and across nodes (S2, S3), so two nodes compute the same slot keys without
 //! talking; `phase` is how an operator spreads jobs with the same period apart.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 
 use super::error::ScheduleError;
@@ -17,24 +19,29 @@ pub(crate) struct Every {
 }
 
 impl Every {
-    /// `key` names the manifest key the period came from, for messages.
-    pub(crate) fn parse(
+    /// `@every 30s`: a duration written in the cron string, no phase.
+    pub(crate) fn parse(key: &'static str, text: &str) -> Result<Every, ScheduleError> {
+        let period = humantime::parse_duration(text.trim())
+            .map_err(|e| invalid(key, text.trim(), &e.to_string()))?;
+        Every::new(key, period, Duration::ZERO)
+    }
+
+    /// `every` + `phase` as parsed durations. `key` names the manifest key the period came
+    /// from, for messages.
+    pub(crate) fn new(
         key: &'static str,
-        period: &str,
-        phase: Option<&str>,
+        period: Duration,
+        phase: Duration,
     ) -> Result<Every, ScheduleError> {
-        let period_secs = parse_secs(key, period)?;
+        let period_secs = whole_secs(key, period)?;
         if period_secs == 0 {
-            return Err(invalid(key, period, "the period must be at least 1 second"));
+            return Err(invalid(key, &show(period), "the period must be at least 1 second"));
         }
-        let phase_secs = match phase {
-            Some(text) => parse_secs("phase", text)?,
-            None => 0,
-        };
+        let phase_secs = whole_secs("phase", phase)?;
         if phase_secs >= period_secs {
             return Err(ScheduleError::PhaseNotBelowPeriod {
-                phase: phase.unwrap_or_default().trim().to_string(),
-                period: period.trim().to_string(),
+                phase: show(phase),
+                period: show(period),
             });
         }
         Ok(Every { period_secs, phase_secs })
@@ -51,22 +58,20 @@ impl Every {
     }
 }
 
-/// Parses a humantime duration ("30s", "5m", "1h30m", "2d") into whole seconds.
-fn parse_secs(key: &'static str, text: &str) -> Result<i64, ScheduleError> {
-    let d = humantime::parse_duration(text.trim())
-        .map_err(|e| invalid(key, text, &e.to_string()))?;
+/// Slots are whole seconds, like cron's, so slot keys never carry sub-second noise.
+fn whole_secs(key: &'static str, d: Duration) -> Result<i64, ScheduleError> {
     if d.subsec_nanos() != 0 {
-        return Err(invalid(key, text, "must be a whole number of seconds"));
+        return Err(invalid(key, &show(d), "must be a whole number of seconds"));
     }
-    i64::try_from(d.as_secs()).map_err(|_| invalid(key, text, "too long"))
+    i64::try_from(d.as_secs()).map_err(|_| invalid(key, &show(d), "too long"))
+}
+
+fn show(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
 }
 
 fn invalid(key: &'static str, input: &str, reason: &str) -> ScheduleError {
-    ScheduleError::InvalidDuration {
-        key,
-        input: input.trim().to_string(),
-        reason: reason.to_string(),
-    }
+    ScheduleError::InvalidDuration { key, input: input.to_string(), reason: reason.to_string() }
 }
 
 #[cfg(test)]
@@ -77,8 +82,14 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
+    /// Parses like the manifest does (humantime) and builds the interval.
     fn every(period: &str, phase: Option<&str>) -> Every {
-        Every::parse("every", period, phase).unwrap()
+        try_every(period, phase).unwrap()
+    }
+
+    fn try_every(period: &str, phase: Option<&str>) -> Result<Every, ScheduleError> {
+        let d = |t: &str| humantime::parse_duration(t).unwrap();
+        Every::new("every", d(period), phase.map_or(Duration::ZERO, d))
     }
 
     #[test]
@@ -107,7 +118,10 @@ mod tests {
         assert!(next > utc("2025-06-01T10:00:00Z") && next <= utc("2025-06-01T10:07:00Z"));
         assert_eq!(e.next_after(next), Some(next + chrono::TimeDelta::seconds(420)));
         // Before the epoch works too (div_euclid, not `/`).
-        assert_eq!(every("1h", None).next_after(utc("1969-12-31T22:30:00Z")), Some(utc("1969-12-31T23:00:00Z")));
+        assert_eq!(
+            every("1h", None).next_after(utc("1969-12-31T22:30:00Z")),
+            Some(utc("1969-12-31T23:00:00Z"))
+        );
     }
 
     #[test]
@@ -123,14 +137,24 @@ mod tests {
 
     #[test]
     fn errors() {
-        let err = |p: &str, ph: Option<&str>| Every::parse("every", p, ph).unwrap_err().to_string();
+        let err = |p: &str, ph: Option<&str>| try_every(p, ph).unwrap_err().to_string();
         assert_eq!(err("1m", Some("1m")), "phase: '1m' must be shorter than the period '1m'");
         assert_eq!(err("30s", Some("2m")), "phase: '2m' must be shorter than the period '30s'");
-        assert_eq!(err("0s", None), "every: invalid duration '0s': the period must be at least 1 second");
-        assert_eq!(err("500ms", None), "every: invalid duration '500ms': must be a whole number of seconds");
-        assert!(err("30x", None).starts_with("every: invalid duration '30x': "));
-        assert!(err("1m", Some("soon")).starts_with("phase: invalid duration 'soon': "));
-        let at = Every::parse("schedule", "", None).unwrap_err().to_string();
-        assert!(at.starts_with("schedule: invalid duration '': "), "{at}");
+        assert_eq!(
+            err("0s", None),
+            "every: invalid duration '0s': the period must be at least 1 second"
+        );
+        assert_eq!(
+            err("500ms", None),
+            "every: invalid duration '500ms': must be a whole number of seconds"
+        );
+        assert_eq!(
+            err("1m", Some("1500ms")),
+            "phase: invalid duration '1s 500ms': must be a whole number of seconds"
+        );
+        let text = |t: &str| Every::parse("schedule", t).unwrap_err().to_string();
+        assert!(text("30x").starts_with("schedule: invalid duration '30x': "), "{}", text("30x"));
+        assert!(text("").starts_with("schedule: invalid duration '': "), "{}", text(""));
+        assert_eq!(Every::parse("schedule", " 1h30m ").unwrap(), every("90m", None));
     }
 }

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 /// The delay to add to `slot` for `job`: in `[0, bound)`, at millisecond resolution, and
 /// never reaching `next_slot` (at most `next_slot - slot - 1ms`) so a jittered run cannot
 /// start after its successor's nominal time.
+#[must_use]
 pub fn jitter_delay(
     job: &str,
     slot: DateTime<Utc>,
@@ -80,7 +81,7 @@ mod tests {
             Duration::from_millis(GOLDEN % 300_000)
         );
     }
-    const GOLDEN: u64 = 0;
+    const GOLDEN: u64 = 4_038_323_810_922_855_560;
 
     #[test]
     fn delays_spread_over_the_bound_and_differ_by_job() {
@@ -104,7 +105,12 @@ mod tests {
         for job in ["a", "b", "c", "backup", "report", "x1", "x2", "x3"] {
             for k in 0..200 {
                 let s = s + TimeDelta::seconds(10 * k);
-                let d = jitter_delay(job, s, Duration::from_secs(3600), Some(next + TimeDelta::seconds(10 * k)));
+                let d = jitter_delay(
+                    job,
+                    s,
+                    Duration::from_secs(3600),
+                    Some(next + TimeDelta::seconds(10 * k)),
+                );
                 assert!(d <= Duration::from_millis(9_999), "{job} {k}: {d:?}");
             }
         }

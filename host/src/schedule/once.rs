@@ -42,12 +42,16 @@ mod tests {
     #[test]
     fn offsets_make_instants_and_bare_times_are_local() {
         let utc = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
-        assert_eq!(At::parse("2026-12-01T00:00:00Z").unwrap(), At::Instant(utc("2026-12-01T00:00:00Z")));
+        assert_eq!(
+            At::parse("2026-12-01T00:00:00Z").unwrap(),
+            At::Instant(utc("2026-12-01T00:00:00Z"))
+        );
         assert_eq!(
             At::parse("2026-12-01T01:00:00+01:00").unwrap(),
             At::Instant(utc("2026-12-01T00:00:00Z"))
         );
-        let local = NaiveDateTime::parse_from_str("2026-12-01 09:30:00", "%Y-%m-%d %H:%M:%S").unwrap();
+        let local =
+            NaiveDateTime::parse_from_str("2026-12-01 09:30:00", "%Y-%m-%d %H:%M:%S").unwrap();
         assert_eq!(At::parse("2026-12-01T09:30:00").unwrap(), At::Local(local));
         assert_eq!(At::parse(" 2026-12-01 09:30:00 ").unwrap(), At::Local(local));
     }

@@ -1,0 +1,9 @@
+//! End-to-end tests: the built `sandcron` binary (and, where one process must survive many
+//! runs, the library's `Runtime`) against real components built from `examples/` and
+//! `tests/guests/`. Guests and the binary are built once per test run by `util`.
+
+mod bad_input;
+mod guest_api;
+mod sandbox;
+mod shapes;
+mod util;

@@ -1,0 +1,79 @@
+//! probe: the test guest of the host's end-to-end tests.
+//!
+//! One component, many behaviours, chosen by the manual trigger's payload text (the host
+//! tests depend on these exact strings):
+//!
+//! | payload | behaviour |
+//! |---|---|
+//! | none, `ok` | Ok `ok` |
+//! | `loop` | busy loop forever (timeout / fuel) |
+//! | `memory` | allocate and touch 1 MiB chunks forever (memory limit) |
+//! | `recurse` | unbounded non-tail recursion (stack overflow) |
+//! | `panic` | `panic!("probe panicked: boom")` (trap) |
+//! | `flood:N` | N bytes to stdout in 64 KiB chunks, Ok `flooded N` (output cap) |
+//! | `log-flood:N` | N ~100-byte info lines, Ok `logged N` (log cap) |
+//! | `read:PATH` | Ok = first 200 bytes of the file (lossy UTF-8) |
+//! | `write:PATH` | writes `written by probe`, Ok `wrote PATH` |
+//! | `list:PATH` | Ok = sorted entry names, one per line |
+//! | `env` | Ok = `K=V` lines, sorted |
+//! | `socket:HOST:PORT` | TCP connect, Ok `connected` or fatal `connect: ...` |
+//! | `retryable`, `fatal` | the two `JobError` kinds |
+//! | `state` | increments state key `counter`, Ok `counter=N` |
+//! | `config` | Ok = `k=v` lines of the config table |
+//! | `deadline` | Ok `remaining_ms=N` |
+//! | `context` | Ok = the run context as one line of JSON |
+//! | `sleep:MS` | sleeps inside a WASI call, Ok `slept` |
+//! | `exit:N` | `std::process::exit(N)` |
+//!
+//! Anything else is fatal `unknown probe mode: ...`. I/O failures are fatal with the
+//! operation and path in the message, so tests can assert on what the sandbox refused.
+
+mod modes;
+
+use sandcron_guest::{Context, JobError, Output};
+
+fn run(ctx: Context) -> Result<Output, JobError> {
+    let mode = match &ctx.payload {
+        None => "ok".to_owned(),
+        Some(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+    };
+    let (name, arg) = match mode.split_once(':') {
+        Some((name, arg)) => (name, Some(arg)),
+        None => (mode.as_str(), None),
+    };
+
+    let summary = match (name, arg) {
+        ("ok", None) => "ok".to_owned(),
+        ("loop", None) => modes::spin(),
+        ("memory", None) => modes::hog_memory(),
+        ("recurse", None) => modes::recurse(),
+        ("panic", None) => panic!("probe panicked: boom"),
+        ("flood", Some(n)) => modes::flood(count(n)?)?,
+        ("log-flood", Some(n)) => modes::log_flood(count(n)?),
+        ("read", Some(path)) => modes::read(path)?,
+        ("write", Some(path)) => modes::write(path)?,
+        ("list", Some(path)) => modes::list(path)?,
+        ("env", None) => modes::env(),
+        ("socket", Some(addr)) => modes::socket(addr)?,
+        ("retryable", None) => return Err(JobError::retryable("probe says try again")),
+        ("fatal", None) => return Err(JobError::fatal("probe says give up")),
+        ("state", None) => modes::counter()?,
+        ("config", None) => modes::config(),
+        ("deadline", None) => modes::deadline(),
+        ("context", None) => modes::context(&ctx),
+        ("sleep", Some(ms)) => modes::sleep(count(ms)?),
+        ("exit", Some(code)) => {
+            let code = code.parse().map_err(|e| JobError::fatal(format!("exit code: {e}")))?;
+            std::process::exit(code)
+        }
+        _ => return Err(JobError::fatal(format!("unknown probe mode: {mode}"))),
+    };
+    Ok(Output::new(summary))
+}
+
+/// A numeric mode argument; a typo is the test's bug, so it is fatal.
+fn count(arg: &str) -> Result<u64, JobError> {
+    arg.parse().map_err(|e| JobError::fatal(format!("bad number {arg:?}: {e}")))
+}
+
+sandcron_guest::job!(run);
