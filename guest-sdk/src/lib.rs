@@ -1,5 +1,4 @@
-//! Write a [sandcron](https://example.invalid/sandcron) job in Rust: one function and one
-//! macro call.
+//! Write a sandcron job in Rust: one function and one macro call.
 //!
 //! A sandcron job is a WebAssembly component of the `sandcron:job` world (the `wit/`
 //! folder at the root of the repository). This crate generates the bindings for that world
@@ -37,15 +36,24 @@
 //! sandcron_guest::job!(run);
 //! ```
 //!
-//! Build it as a `cdylib` with `cargo build --target wasm32-wasip2 --release`: the result
-//! is a component the host loads as is, no other tool needed.
+//! The crate is a `cdylib`; `cargo build --target wasm32-wasip2 --release` then yields a
+//! component the host loads as is, no other tool needed:
+//!
+//! ```toml
+//! [lib]
+//! crate-type = ["cdylib"]
+//!
+//! [dependencies]
+//! sandcron-guest = "0.1"
+//! ```
 //!
 //! # Design
 //!
 //! `job!` is a `macro_rules!` macro, not a proc macro: all it does is name a hidden type,
 //! implement the generated `Guest` trait by converting the WIT record into [`Context`], and
-//! call wit-bindgen's own export macro. That keeps this crate a single dependency with
-//! nothing to compile on the build machine beyond wit-bindgen itself.
+//! call wit-bindgen's own export macro. That needs no proc-macro crate of our own, and the
+//! job's crate needs no dependency but this one (the bindings reach wit-bindgen's runtime
+//! through this crate).
 //!
 //! The imports only work inside a sandcron host. Compiled for a native target (for unit
 //! tests of your own logic), the crate builds, but calling [`log`], [`state`], [`config`] or

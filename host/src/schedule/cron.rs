@@ -65,8 +65,9 @@ impl CronPattern {
         })
     }
 
-    /// S1: an hour field that is a wildcard or a step is absolute time; a fixed hour is
-    /// wall-clock time subject to `dst_gap` / `dst_fold`.
+    /// S1: an hour field that is a wildcard or a step (`*`, `*/2`, `1-5/2`) is absolute
+    /// time; fixed hours (`2`, `1,3`, `9-17`) are wall-clock time subject to `dst_gap` /
+    /// `dst_fold`.
     pub(crate) fn is_absolute(&self) -> bool {
         self.hour.star || self.hour.text.contains('/')
     }
@@ -294,6 +295,15 @@ mod tests {
     }
 
     #[test]
+    fn absolute_when_the_hour_is_a_wildcard_or_a_step() {
+        let abs = |e: &str| CronPattern::parse(e).unwrap().is_absolute();
+        assert!(abs("*/5 * * * *") && abs("0 */2 * * *") && abs("*/30 * * * * *"));
+        assert!(abs("0 1-5/2 * * *") && abs("0 * * * *"));
+        assert!(!abs("30 2 * * *") && !abs("*/15 2 * * *") && !abs("0 1,3 * * *"));
+        assert!(!abs("0 9-17 * * *"));
+    }
+
+    #[test]
     fn step_hours_and_names() {
         assert_eq!(
             nexts("0 */6 * * *", "2025-06-11 07:00:00", 3),
@@ -312,7 +322,7 @@ mod tests {
         assert_eq!(p.next_local(at("2025-03-01 00:00:00")), Some(at("2028-02-29 00:00:00")));
         assert_eq!(p.next_local(at("2096-03-01 00:00:00")), Some(at("2104-02-29 00:00:00")));
         assert!(start.elapsed() < std::time::Duration::from_millis(50));
-        // Feb 29 that is also a Monday (dom `*/28` = 1,29 ANDs with the weekday).
+        // A star-step day ANDs with the weekday: the 1st or 29th of February on a Monday.
         assert_eq!(next("0 0 */28 2 MON", "2025-01-01 00:00:00").unwrap(), "2027-02-01 00:00:00");
     }
 

@@ -83,7 +83,8 @@ pub(crate) fn next_instant(
                 }
             }
         }
-        from = candidate + TimeDelta::seconds(1);
+        let Some(next_from) = candidate.checked_add_signed(TimeDelta::seconds(1)) else { break };
+        from = next_from;
     }
     best
 }
