@@ -9,6 +9,7 @@
 //! - `product/sqlite`: the same with the real SQLite state store.
 //!
 //! Run: `bash scripts/build-guests.sh && cargo bench -p sandcron --bench per_run`
+//! (it sets `RUST_LIB_BACKTRACE=0` as the binary does; see `main.rs`)
 //! (`SANDCRON_BENCH_RUNS=N` sets runs per variant; default 20000).
 
 use std::collections::{BTreeMap, HashMap};
@@ -121,7 +122,9 @@ impl Bare {
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(
             PoolingAllocationConfig::default(),
         ));
-        let engine = Engine::new(&config).unwrap();
+        // Like the product runtime, fall back to on-demand where the pool cannot reserve
+        // its address space (e.g. under valgrind).
+        let engine = Engine::new(&config).or_else(|_| Engine::new(&Config::new())).unwrap();
         let mut linker = Linker::<BareHost>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
         bare::Job::add_to_linker::<_, HasSelf<_>>(&mut linker, |h| h).unwrap();
@@ -172,6 +175,14 @@ impl Samples {
 }
 
 fn main() {
+    // As in the sandcron binary: no Rust backtraces in wasmtime's internal errors.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: first thing in main, single-threaded.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var("RUST_LIB_BACKTRACE", "0")
+        };
+    }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), Into::into);
