@@ -29,6 +29,34 @@ pub enum Command {
     /// Prints the job's shape, world imports and exports, and every problem with file,
     /// line and reason. Exits 2 if anything is wrong.
     Validate(ValidateArgs),
+    /// Print the next fire instants of a schedule (UTC, then local time).
+    ///
+    /// Exits 2 when the schedule is invalid or can never fire.
+    Next(NextArgs),
+}
+
+/// `sandcron next`.
+#[derive(Debug, Args)]
+pub struct NextArgs {
+    /// Cron expression (5 fields, 6 with leading seconds, 7 with trailing year), an
+    /// `@descriptor` (`@daily`, `@hourly`, ...) or `@every 30s`.
+    #[arg(value_name = "SPEC")]
+    pub spec: String,
+    /// IANA time zone the expression is read in [default: UTC].
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// Start after this instant (RFC 3339) [default: now].
+    #[arg(long, value_name = "TIME")]
+    pub after: Option<String>,
+    /// How many fire times to print.
+    #[arg(short = 'n', value_name = "N", default_value_t = 5)]
+    pub count: usize,
+    /// A local time skipped by a spring-forward change: `shift` (fire after the gap) or `skip`.
+    #[arg(long, value_name = "RULE", default_value = "shift")]
+    pub dst_gap: crate::schedule::DstGap,
+    /// A local time repeated by a fall-back change: `first`, `last` or `both`.
+    #[arg(long, value_name = "RULE", default_value = "first")]
+    pub dst_fold: crate::schedule::DstFold,
 }
 
 /// Flags shared by commands that load wasm.

@@ -3,11 +3,12 @@
 //! # Layout
 //! - [`config`]: job manifests, validated once into [`config::JobSpec`].
 //! - [`job`]: domain types — run requests, outcomes and reports.
+//! - [`schedule`]: pure next-fire computation (cron, intervals, one-shots, zones, DST).
 //! - [`runtime`]: wasmtime set up once; jobs loaded per version; runs in fresh, limited stores.
 //! - [`store`]: durable storage behind traits (SQLite now; PostgreSQL later).
 //! - [`cli`] and [`commands`]: the `sandcron` command line.
 //!
-//! Dependencies point down: `commands → runtime → {store, config, job}`. The runtime
+//! Dependencies point down: `commands → runtime → {store, config, job}`, `config → schedule`. The runtime
 //! knows nothing of the command line; the commands never touch wasmtime directly.
 
 #![deny(missing_docs)]
@@ -17,4 +18,5 @@ pub mod commands;
 pub mod config;
 pub mod job;
 pub mod runtime;
+pub mod schedule;
 pub mod store;

@@ -13,6 +13,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Run(args) => commands::run::main(args),
         Command::Validate(args) => commands::validate::main(args),
+        Command::Next(args) => commands::next::main(args),
     };
     ExitCode::from(code as u8)
 }

@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod guest_api;
+mod next;
 mod sandbox;
 mod shapes;
 mod util;

@@ -116,5 +116,5 @@ fn validate_names_shape_imports_and_exports() {
     let manifest = root().join("examples/command-rust/command-rust.toml");
     let (code, stdout, stderr) = sandcron_cmd(&[OsStr::new("validate"), manifest.as_os_str()]);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stdout.contains("trigger: every 1m"), "{stdout}");
+    assert!(stdout.contains("trigger: every minute"), "{stdout}");
 }

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::ValidateArgs;
-use crate::config::{HostLimits, JobSpec, TriggerSpec, load_manifest};
+use crate::config::{HostLimits, JobSpec, load_manifest};
 use crate::runtime::Runtime;
 
 use super::{Exit, build_runtime, job_name, sibling};
@@ -99,22 +99,13 @@ fn check_manifest(path: &Path) -> usize {
 }
 
 fn describe(spec: &JobSpec) {
-    let trigger = match &spec.timing.trigger {
-        None => "none (runs only when triggered)".to_string(),
-        Some(TriggerSpec::Cron(expr)) => format!("schedule {expr:?}"),
-        Some(TriggerSpec::Every { period, phase }) => format!(
-            "every {}{}",
-            humantime::format_duration(*period),
-            if phase.is_zero() {
-                String::new()
-            } else {
-                format!(" + {}", humantime::format_duration(*phase))
-            }
-        ),
-        Some(TriggerSpec::At(at)) => format!("once at {at}"),
-    };
-    let limits = &spec.limits;
+    let trigger = spec
+        .timing
+        .schedule
+        .as_ref()
+        .map_or_else(|| "none (runs only when triggered)".to_string(), |s| s.describe());
     println!("  trigger: {trigger}");
+    let limits = &spec.limits;
     println!(
         "  limits:  memory {}, timeout {}, fuel {}, output {}, log {}",
         limits.memory,

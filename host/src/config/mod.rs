@@ -11,11 +11,11 @@ mod units;
 
 use std::path::Path;
 
+pub use crate::schedule::{DstFold, DstGap};
 pub use error::ManifestError;
-pub use raw::{DstFold, DstGap, Misfire, Overlap};
+pub use raw::{Misfire, Overlap};
 pub use spec::{
     BreakerPolicy, Capabilities, DirGrant, HostLimits, JobSpec, Limits, RetryPolicy, Timing,
-    TriggerSpec,
 };
 pub use units::{ByteSize, Span};
 
@@ -60,7 +60,7 @@ mod tests {
         assert_eq!(spec.limits.memory, ByteSize(64 << 20));
         assert_eq!(spec.limits.timeout, Duration::from_secs(10));
         assert!(spec.capabilities.dirs.is_empty() && spec.capabilities.env.is_empty());
-        assert_eq!(spec.timing.trigger, None);
+        assert_eq!(spec.timing.schedule, None);
     }
 
     #[test]
@@ -84,13 +84,17 @@ nested = { a = true }
 "#,
         )
         .unwrap();
-        assert_eq!(
-            spec.timing.trigger,
-            Some(TriggerSpec::Every {
+        let expected = crate::schedule::ScheduleSpec::new(
+            crate::schedule::Trigger::Every {
                 period: Duration::from_secs(30),
-                phase: Duration::from_secs(5)
-            })
-        );
+                phase: Duration::from_secs(5),
+            },
+            None,
+            DstGap::default(),
+            DstFold::default(),
+        )
+        .unwrap();
+        assert_eq!(spec.timing.schedule, Some(expected));
         assert_eq!(spec.timing.overlap, Overlap::BufferOne);
         assert_eq!(spec.limits.memory, ByteSize(32 << 20));
         assert_eq!(spec.limits.fuel, Some(1000));
@@ -116,6 +120,17 @@ nested = { a = true }
         assert!(err.contains("unknown unit \"XB\""), "{err}");
         let err = parse("[limits]\ntimeout = \"soon\"\n").unwrap_err().to_string();
         assert!(err.starts_with("jobs/demo.toml:2:") && err.contains("invalid duration"), "{err}");
+    }
+
+    #[test]
+    fn bad_cron_and_zone_name_file_and_line() {
+        let err = parse("\nschedule = \"0 25 * * *\"\n").unwrap_err().to_string();
+        assert!(err.starts_with("jobs/demo.toml:2:12: cron field 'hour': 25"), "{err}");
+        let err =
+            parse("schedule = \"@daily\"\ntimezone = \"Mars/Olympus\"\n").unwrap_err().to_string();
+        assert!(err.starts_with("jobs/demo.toml:1:") && err.contains("Mars/Olympus"), "{err}");
+        let err = parse("schedule = \"0 0 30 2 *\"\n").unwrap_err().to_string();
+        assert!(err.contains("never fires"), "{err}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::units::{ByteSize, Span};
+use crate::schedule::{DstFold, DstGap};
 
 /// A whole `NAME.toml`.
 #[derive(Debug, Default, Deserialize)]
@@ -82,30 +83,6 @@ pub(crate) struct RawCapabilities {
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     pub allowed_hosts: Option<Spanned<Vec<String>>>,
-}
-
-/// What happens to a local time that a spring-forward transition skips (S1).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DstGap {
-    /// Fire once at the first valid instant after the gap (Vixie cron).
-    #[default]
-    Shift,
-    /// Do not fire that day.
-    Skip,
-}
-
-/// What happens to a local time that a fall-back transition repeats (S1).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DstFold {
-    /// Fire at the first occurrence only.
-    #[default]
-    First,
-    /// Fire at the second occurrence only.
-    Last,
-    /// Fire at both.
-    Both,
 }
 
 /// What to do with a slot that comes due while the previous run still runs (M2).

@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::error::ManifestError;
-use super::raw::{DstFold, DstGap, Misfire, Overlap, RawManifest};
+use super::raw::{Misfire, Overlap, RawManifest};
 use super::units::{ByteSize, Span};
+use crate::schedule::{ScheduleSpec, Trigger};
 
 /// Hard caps that no manifest can raise (M3).
 #[derive(Clone, Debug)]
@@ -122,33 +123,12 @@ pub struct Capabilities {
     pub env: BTreeMap<String, String>,
 }
 
-/// The trigger as written; the scheduler turns it into slots.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TriggerSpec {
-    /// Cron expression, descriptor or `@every`.
-    Cron(String),
-    /// Fixed interval aligned to the Unix epoch plus `phase`.
-    Every {
-        /// Interval length.
-        period: Duration,
-        /// Offset from the epoch-aligned grid.
-        phase: Duration,
-    },
-    /// One-shot instant (RFC 3339).
-    At(String),
-}
-
 /// When a job fires (M1) and how it behaves around slots (M2).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Timing {
-    /// `None` for a job that only runs when triggered by hand.
-    pub trigger: Option<TriggerSpec>,
-    /// IANA zone name; UTC by default.
-    pub timezone: Option<String>,
-    /// DST gap rule.
-    pub dst_gap: DstGap,
-    /// DST fold rule.
-    pub dst_fold: DstFold,
+    /// The validated trigger, zone and DST rules; `None` for a job that only runs when
+    /// triggered by hand.
+    pub schedule: Option<ScheduleSpec>,
     /// Bound of the deterministic per-slot delay.
     pub jitter: Option<Duration>,
     /// Overlap policy.
@@ -249,7 +229,7 @@ impl JobSpec {
 
         let mut triggers = Vec::new();
         if let Some(s) = raw.schedule {
-            triggers.push((s.span().start, TriggerSpec::Cron(s.into_inner())));
+            triggers.push((s.span().start, Trigger::Cron(s.into_inner())));
         }
         if let Some(e) = raw.every {
             let phase = raw.phase.map_or(Duration::ZERO, |p| p.0);
@@ -268,10 +248,10 @@ impl JobSpec {
                     ),
                 ));
             }
-            triggers.push((start, TriggerSpec::Every { period, phase }));
+            triggers.push((start, Trigger::Every { period, phase }));
         }
         if let Some(a) = raw.at {
-            triggers.push((a.span().start, TriggerSpec::At(a.into_inner())));
+            triggers.push((a.span().start, Trigger::At(a.into_inner())));
         }
         triggers.sort_by_key(|(offset, _)| *offset);
         if triggers.len() > 1 {
@@ -280,6 +260,19 @@ impl JobSpec {
                 "a job has exactly one trigger: use one of `schedule`, `every` or `at`".into(),
             ));
         }
+        let schedule = match triggers.pop() {
+            None => None,
+            Some((offset, trigger)) => {
+                let gap = raw.dst_gap.unwrap_or_default();
+                let fold = raw.dst_fold.unwrap_or_default();
+                let spec = ScheduleSpec::new(trigger, raw.timezone.as_deref(), gap, fold)
+                    .map_err(|err| invalid(offset, err.to_string()))?;
+                if let Some(why) = spec.never_fires() {
+                    return Err(invalid(offset, format!("this schedule never fires: {why}")));
+                }
+                Some(spec)
+            }
+        };
 
         let mut warnings = Vec::new();
         let defaults = Limits::default();
@@ -357,10 +350,7 @@ impl JobSpec {
         Ok(JobSpec {
             name: name.to_string(),
             timing: Timing {
-                trigger: triggers.pop().map(|(_, t)| t),
-                timezone: raw.timezone,
-                dst_gap: raw.dst_gap.unwrap_or_default(),
-                dst_fold: raw.dst_fold.unwrap_or_default(),
+                schedule,
                 jitter: raw.jitter.map(|s| s.0),
                 overlap: raw.overlap.unwrap_or_default(),
                 misfire: raw.misfire.unwrap_or_default(),

@@ -9,4 +9,4 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub(crate) use sandcron::job::types::TriggerKind;
+pub(crate) use self::sandcron::job::types::TriggerKind;
