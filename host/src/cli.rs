@@ -29,10 +29,67 @@ pub enum Command {
     /// Prints the job's shape, world imports and exports, and every problem with file,
     /// line and reason. Exits 2 if anything is wrong.
     Validate(ValidateArgs),
+    /// Serve the jobs in a folder: run each on its schedule, record every run.
+    ///
+    /// Every `NAME.wasm` (+ optional `NAME.toml`) in the folder is a job; changes are
+    /// picked up within about a second. Stops on SIGTERM/SIGINT after letting running jobs
+    /// finish within the grace period.
+    Serve(ServeArgs),
+    /// List the jobs the host knows (schedule, next fire, state, last outcome).
+    Jobs(JobsArgs),
+    /// List a job's runs, newest first.
+    Runs(RunsArgs),
     /// Print the next fire instants of a schedule (UTC, then local time).
     ///
     /// Exits 2 when the schedule is invalid or can never fire.
     Next(NextArgs),
+}
+
+/// `sandcron serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The watched jobs folder.
+    #[arg(long, value_name = "DIR")]
+    pub jobs: PathBuf,
+    /// Store (SQLite file) [default: sandcron.db in the per-user data dir].
+    #[arg(long, value_name = "PATH", env = "SANDCRON_STORE")]
+    pub store: Option<PathBuf>,
+    /// Runs executing at once, host-wide [default: 2 per CPU].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// On shutdown, how long running jobs may take before they are interrupted.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub grace: Span,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub runtime: RuntimeArgs,
+}
+
+/// `sandcron jobs`.
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    /// Store (SQLite file) [default: sandcron.db in the per-user data dir].
+    #[arg(long, value_name = "PATH", env = "SANDCRON_STORE")]
+    pub store: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sandcron runs`.
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// The job.
+    pub job: String,
+    /// Store (SQLite file) [default: sandcron.db in the per-user data dir].
+    #[arg(long, value_name = "PATH", env = "SANDCRON_STORE")]
+    pub store: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// How many runs to show.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
 }
 
 /// `sandcron next`.
@@ -103,7 +160,7 @@ pub struct RunArgs {
     /// Payload handed to the guest (as from a manual trigger).
     #[arg(long, value_name = "TEXT")]
     pub payload: Option<String>,
-    /// State database [default: state.db in the per-user data dir].
+    /// Store holding per-job state [default: sandcron.db in the per-user data dir].
     #[arg(long, value_name = "PATH", env = "SANDCRON_STATE")]
     pub state: Option<PathBuf>,
     /// Print the report as one JSON object.

@@ -5,10 +5,14 @@
 //! - [`job`]: domain types — run requests, outcomes and reports.
 //! - [`schedule`]: pure next-fire computation (cron, intervals, one-shots, zones, DST).
 //! - [`runtime`]: wasmtime set up once; jobs loaded per version; runs in fresh, limited stores.
+//! - [`scheduler`]: the timer queue, slot policies and dispatch onto the guest pool.
 //! - [`store`]: durable storage behind traits (SQLite now; PostgreSQL later).
+//! - [`watcher`]: the jobs folder -> validated job-set changes (debounced, hashed).
+//! - [`daemon`]: the composition root of `serve`.
 //! - [`cli`] and [`commands`]: the `sandcron` command line.
 //!
-//! Dependencies point down: `commands → runtime → {store, config, job}`, `config → schedule`. The runtime
+//! Dependencies point down: `commands → daemon → {watcher, scheduler} → {runtime, store} →
+//! {config, schedule, job}`. The runtime
 //! knows nothing of the command line; the commands never touch wasmtime directly.
 
 #![deny(missing_docs)]
@@ -16,7 +20,10 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod job;
 pub mod runtime;
 pub mod schedule;
+pub mod scheduler;
 pub mod store;
+pub mod watcher;

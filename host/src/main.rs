@@ -14,6 +14,9 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::main(args),
         Command::Validate(args) => commands::validate::main(args),
         Command::Next(args) => commands::next::main(args),
+        Command::Serve(args) => commands::serve::main(args),
+        Command::Jobs(args) => commands::jobs::main(args),
+        Command::Runs(args) => commands::runs::main(args),
     };
     ExitCode::from(code as u8)
 }
@@ -40,5 +43,6 @@ fn init_tracing() {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }

@@ -1,8 +1,11 @@
 //! The `sandcron` subcommands, each in its own file, plus what they share: exit codes,
 //! default paths, and building the runtime from flags.
 
+pub mod jobs;
 pub mod next;
 pub mod run;
+pub mod runs;
+pub mod serve;
 pub mod validate;
 
 use std::path::{Path, PathBuf};
@@ -33,10 +36,18 @@ pub(crate) fn project_dirs() -> Option<directories::ProjectDirs> {
     directories::ProjectDirs::from("", "", "sandcron")
 }
 
-/// The default state database path.
-pub(crate) fn default_state_path() -> PathBuf {
+/// The default store (runs, jobs and per-job state): one file shared by every command.
+pub(crate) fn default_store_path() -> PathBuf {
+    project_dirs().map_or_else(
+        || PathBuf::from(".sandcron/sandcron.db"),
+        |d| d.data_dir().join("sandcron.db"),
+    )
+}
+
+/// The default compile cache folder.
+pub(crate) fn default_cache_dir() -> PathBuf {
     project_dirs()
-        .map_or_else(|| PathBuf::from(".sandcron/state.db"), |d| d.data_dir().join("state.db"))
+        .map_or_else(|| PathBuf::from(".sandcron/cache"), |d| d.cache_dir().join("compiled"))
 }
 
 /// Builds the runtime described by the shared flags.
@@ -44,12 +55,7 @@ pub(crate) fn build_runtime(args: &RuntimeArgs) -> Result<Runtime, crate::runtim
     let cache_dir = if args.no_cache {
         None
     } else {
-        Some(args.cache_dir.clone().unwrap_or_else(|| {
-            project_dirs().map_or_else(
-                || PathBuf::from(".sandcron/cache"),
-                |d| d.cache_dir().join("compiled"),
-            )
-        }))
+        Some(args.cache_dir.clone().unwrap_or_else(default_cache_dir))
     };
     Runtime::new(&RuntimeConfig { cache_dir, pooling: !args.no_pool, ..RuntimeConfig::default() })
 }

@@ -9,7 +9,7 @@ use crate::job::{RunOutcome, RunReport, RunRequest};
 use crate::runtime::{LoadedJob, Runtime};
 use crate::store::{SqliteStore, StateStore};
 
-use super::{Exit, build_runtime, default_state_path, job_name, sibling};
+use super::{Exit, build_runtime, default_store_path, job_name, sibling};
 
 /// Runs the command; returns the process exit code.
 pub fn main(args: RunArgs) -> Exit {
@@ -45,7 +45,7 @@ pub fn main(args: RunArgs) -> Exit {
         }
     };
     tracing::info!(job = %spec.name, cache = ?job.load.cache, elapsed = ?job.load.elapsed, "job loaded");
-    let state_path = args.state.clone().unwrap_or_else(default_state_path);
+    let state_path = args.state.clone().unwrap_or_else(default_store_path);
     let state: Arc<dyn StateStore> = match SqliteStore::open(&state_path) {
         Ok(store) => Arc::new(store),
         Err(err) => {

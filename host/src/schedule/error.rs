@@ -7,6 +7,9 @@
 /// Why a trigger, timezone or DST policy was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScheduleError {
+    /// A stored schedule record could not be read back.
+    #[error("unreadable stored schedule: {0}")]
+    Record(String),
     /// The cron expression is empty or only whitespace.
     #[error("schedule is empty")]
     Empty,

@@ -18,7 +18,8 @@ use super::policy::{DstFold, DstGap};
 use super::{describe, dst};
 
 /// A manifest's trigger, as written (M1). Exactly one per job.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Trigger {
     /// `schedule = "..."`: 5 fields, 6 (leading seconds), 7 (trailing year), an
     /// `@descriptor`, or `@every <duration>`.
@@ -39,12 +40,23 @@ pub enum Trigger {
 /// A validated schedule: when a job fires.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScheduleSpec {
+    /// The trigger as written, kept so the spec can be stored and rebuilt ([`Self::to_record`]).
+    source: Trigger,
     kind: Kind,
     /// Read by cron and by an offset-less `at`; `every` and an `at` with an offset are
     /// instants already and ignore it.
     tz: Tz,
     gap: DstGap,
     fold: DstFold,
+}
+
+/// The stored form of a [`ScheduleSpec`].
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ScheduleRecord {
+    trigger: Trigger,
+    timezone: String,
+    dst_gap: DstGap,
+    dst_fold: DstFold,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,6 +85,7 @@ impl ScheduleSpec {
             None => Tz::UTC,
             Some(name) => parse_timezone(name)?,
         };
+        let source = trigger.clone();
         let kind = match trigger {
             Trigger::Cron(expr) => {
                 let trimmed = expr.trim();
@@ -87,7 +100,29 @@ impl ScheduleSpec {
             Trigger::Every { period, phase } => Kind::Every(Every::new("every", period, phase)?),
             Trigger::At(text) => Kind::At(At::parse(&text)?),
         };
-        Ok(ScheduleSpec { kind, tz, gap: dst_gap, fold: dst_fold })
+        Ok(ScheduleSpec { source, kind, tz, gap: dst_gap, fold: dst_fold })
+    }
+
+    /// A self-contained text form (JSON) that [`Self::from_record`] turns back into an equal
+    /// spec: how the store keeps a job's schedule for readers such as `sandcron jobs`.
+    pub fn to_record(&self) -> String {
+        let record = ScheduleRecord {
+            trigger: self.source.clone(),
+            timezone: self.tz.name().to_string(),
+            dst_gap: self.gap,
+            dst_fold: self.fold,
+        };
+        serde_json::to_string(&record).expect("a schedule record serializes")
+    }
+
+    /// Rebuilds a spec from [`Self::to_record`]'s text.
+    ///
+    /// # Errors
+    /// Malformed text, or a record this version cannot validate any more.
+    pub fn from_record(text: &str) -> Result<Self, ScheduleError> {
+        let record: ScheduleRecord =
+            serde_json::from_str(text).map_err(|err| ScheduleError::Record(err.to_string()))?;
+        ScheduleSpec::new(record.trigger, Some(&record.timezone), record.dst_gap, record.dst_fold)
     }
 
     /// The first fire time strictly after `after`, or `None` if there is none (an `at`
@@ -174,6 +209,26 @@ mod tests {
 
     fn secs(n: u64) -> Duration {
         Duration::from_secs(n)
+    }
+
+    #[test]
+    fn records_round_trip_to_equal_specs() {
+        let specs = [
+            ScheduleSpec::new(
+                Trigger::Cron("30 2 * * *".into()),
+                Some("Europe/Berlin"),
+                DstGap::Skip,
+                DstFold::Both,
+            )
+            .unwrap(),
+            spec(Trigger::Every { period: secs(30), phase: secs(5) }, None),
+            spec(Trigger::At("2026-12-01T00:00:00Z".into()), None),
+        ];
+        for original in specs {
+            let back = ScheduleSpec::from_record(&original.to_record()).unwrap();
+            assert_eq!(back, original);
+        }
+        assert!(ScheduleSpec::from_record("{").is_err());
     }
 
     fn spec(trigger: Trigger, tz: Option<&str>) -> ScheduleSpec {

@@ -1,11 +1,19 @@
-//! Durable storage behind one trait: today per-job state, later the slot ledger and runs.
+//! Durable storage behind traits: per-job state ([`StateStore`]) and the slot ledger of
+//! runs and jobs ([`Ledger`]).
 //!
-//! The runtime and (later) the scheduler talk to [`StateStore`], never to SQL, so the
-//! PostgreSQL backend (D1) can slot in without touching them. [`SqliteStore`] is the
-//! embedded default: one file, WAL mode, schema versioned with `PRAGMA user_version`.
+//! The runtime and the scheduler talk to these traits, never to SQL, so the PostgreSQL
+//! backend (D1) can slot in without touching them. [`SqliteStore`] is the embedded default
+//! and implements both: one file, WAL mode, schema versioned with `PRAGMA user_version`.
+//! The store depends on no other part of the crate; times cross it as `i64` milliseconds
+//! since the Unix epoch.
 
+mod ledger;
 mod sqlite;
+mod sqlite_ledger;
 
+pub use ledger::{
+    Claim, JobRow, Ledger, NewRun, RunFilter, RunFinish, RunRecord, RunStatus, UnknownRunStatus,
+};
 pub use sqlite::SqliteStore;
 
 /// A storage failure, with what was being done.
@@ -19,6 +27,12 @@ pub enum StoreError {
         /// The underlying failure.
         #[source]
         source: rusqlite::Error,
+    },
+    /// A command that reads an existing store found none.
+    #[error("no store at {path}: `sandcron serve` creates it there; is the path right?")]
+    Missing {
+        /// Where it was expected.
+        path: String,
     },
     /// The store's folder could not be created.
     #[error("cannot create store folder {path}: {source}")]
@@ -61,4 +75,30 @@ pub struct StateUsage {
     pub keys: u64,
     /// Total bytes of keys and values.
     pub bytes: u64,
+}
+
+/// A database file in its own temporary folder, removed on drop.
+#[cfg(test)]
+pub(crate) struct TempDb {
+    dir: std::path::PathBuf,
+    /// The database file (not created yet).
+    pub path: std::path::PathBuf,
+}
+
+#[cfg(test)]
+impl TempDb {
+    /// A fresh folder named after the test, so tests running in parallel never share a file.
+    pub fn new(test: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("sandcron-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("store.db");
+        TempDb { dir, path }
+    }
+}
+
+#[cfg(test)]
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

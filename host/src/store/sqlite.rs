@@ -1,13 +1,18 @@
 //! The embedded SQLite store: one file, WAL, migrations by `PRAGMA user_version`.
 //!
 //! A single connection behind a `std::sync::Mutex`: every statement here is short, so a
-//! blocking lock is cheaper than an async one and never held across an `.await`.
+//! blocking lock is cheaper than an async one and never held across an `.await`. This file
+//! owns opening and the schema; the [`StateStore`] queries are below, the
+//! [`Ledger`](super::Ledger) ones in `sqlite_ledger.rs`. WAL with `synchronous = NORMAL`
+//! makes a commit a write to the log without an fsync: a claim costs microseconds, not
+//! milliseconds, a killed process (S8) loses nothing, and only a power loss or OS crash may
+//! roll back the last commits (never corrupting the file).
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 use super::{StateStore, StateUsage, StoreError};
 
@@ -21,12 +26,61 @@ const MIGRATIONS: &[&str] = &[
          updated_at_ms INTEGER NOT NULL,
          PRIMARY KEY (job, key)
      ) WITHOUT ROWID;",
+    // 2: the slot ledger (runs) and jobs' scheduling state.
+    "CREATE TABLE runs (
+         id              INTEGER PRIMARY KEY,
+         run_id          TEXT NOT NULL UNIQUE,
+         job             TEXT NOT NULL,
+         slot_ms         INTEGER,
+         attempt         INTEGER NOT NULL,
+         status          TEXT NOT NULL,
+         reason          TEXT NOT NULL DEFAULT '',
+         outcome         TEXT NOT NULL DEFAULT '',
+         trigger_kind    TEXT NOT NULL,
+         version         TEXT NOT NULL,
+         idempotency_key TEXT NOT NULL,
+         owner           TEXT NOT NULL,
+         scheduled_at_ms INTEGER NOT NULL,
+         started_at_ms   INTEGER,
+         finished_at_ms  INTEGER,
+         duration_ms     REAL,
+         fuel_used       INTEGER,
+         peak_memory     INTEGER,
+         output          TEXT NOT NULL DEFAULT '',
+         logs_json       TEXT NOT NULL DEFAULT '[]',
+         retry_at_ms     INTEGER
+     );
+     -- S3: one claim per scheduled slot and attempt ...
+     CREATE UNIQUE INDEX runs_slot ON runs (job, slot_ms, attempt) WHERE slot_ms IS NOT NULL;
+     -- ... and per manual idempotency key and attempt.
+     CREATE UNIQUE INDEX runs_manual ON runs (job, idempotency_key, attempt)
+         WHERE slot_ms IS NULL;
+     CREATE INDEX runs_job ON runs (job, id DESC);
+     -- Small by construction: only what is running now (or was, when a host died).
+     CREATE INDEX runs_running ON runs (owner) WHERE status = 'running';
+     CREATE INDEX runs_retry ON runs (retry_at_ms) WHERE retry_at_ms IS NOT NULL;
+     CREATE TABLE jobs (
+         name                 TEXT PRIMARY KEY,
+         version              TEXT NOT NULL,
+         schedule             TEXT NOT NULL,
+         paused               INTEGER NOT NULL DEFAULT 0,
+         pause_note           TEXT NOT NULL DEFAULT '',
+         breaker              TEXT NOT NULL DEFAULT 'closed',
+         breaker_until_ms     INTEGER,
+         consecutive_failures INTEGER NOT NULL DEFAULT 0,
+         schedule_epoch_ms    INTEGER NOT NULL,
+         updated_at_ms        INTEGER NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 /// The embedded store.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
 }
+
+/// Enough cached statements for every ledger and state query plus the `runs` filter shapes,
+/// so the hot claim and finish statements are never evicted and re-prepared.
+const STATEMENT_CACHE: usize = 64;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and migrates it.
@@ -37,16 +91,39 @@ impl SqliteStore {
                 source,
             })?;
         }
+        let conn = Connection::open(path)
+            .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
+        Self::configure(conn, path)
+    }
+
+    /// Opens the existing database at `path`, for commands that read while a host may be
+    /// serving from it: WAL lets this reader run beside the host's writer, and the busy
+    /// timeout waits out the host's short write locks. Never creates a file or folder; a
+    /// database from an older sandcron is migrated like [`SqliteStore::open`] does.
+    pub fn open_existing(path: &Path) -> Result<Self, StoreError> {
+        // SQLite would report a missing file as a bare "unable to open database file".
+        if !path.is_file() {
+            return Err(StoreError::Missing { path: path.display().to_string() });
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
+        Self::configure(conn, path)
+    }
+
+    fn configure(mut conn: Connection, path: &Path) -> Result<Self, StoreError> {
         let open_err = |source| StoreError::Open { path: path.display().to_string(), source };
-        let mut conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(open_err)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         migrate(&mut conn).map_err(open_err)?;
         Ok(SqliteStore { conn: Mutex::new(conn) })
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(super) fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent (each statement
         // is atomic), so a poisoned lock is safe to keep using.
         self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -54,14 +131,22 @@ impl SqliteStore {
 }
 
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    let version: usize = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let current = |conn: &Connection| -> rusqlite::Result<usize> {
+        conn.pragma_query_value(None, "user_version", |row| row.get(0))
+    };
+    if current(conn)? >= MIGRATIONS.len() {
+        return Ok(());
+    }
+    // IMMEDIATE takes the write lock first, so two processes opening an old database at
+    // once migrate one after the other (the busy timeout waits), and the version is re-read
+    // under the lock so the second one does not replay what the first applied.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version = current(&tx)?;
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", index + 1)?;
-        tx.commit()?;
     }
-    Ok(())
+    tx.commit()
 }
 
 fn now_ms() -> i64 {
@@ -127,6 +212,7 @@ impl StateStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{Ledger, RunFilter, TempDb};
 
     #[test]
     fn state_round_trips_and_survives_reopen() {
@@ -149,5 +235,56 @@ mod tests {
         assert_eq!(store.state_keys("b").unwrap(), vec!["k1"]);
         assert_eq!(store.state_usage("a").unwrap(), StateUsage { keys: 1, bytes: 5 });
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn migrations_upgrade_a_version_1_database_and_keep_its_state() {
+        let db = TempDb::new("migrate-v1");
+        std::fs::create_dir_all(db.path.parent().unwrap()).unwrap();
+        {
+            // What sandcron wrote before the ledger existed.
+            let conn = Connection::open(&db.path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO job_state (job, key, value, updated_at_ms) VALUES ('a', 'k', x'01', 1)",
+                [],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&db.path).unwrap();
+        let version: usize =
+            store.conn().pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
+        assert_eq!(version, MIGRATIONS.len());
+        assert_eq!(store.state_get("a", "k").unwrap().as_deref(), Some(&[1u8][..]));
+        assert_eq!(Ledger::runs(&store, &RunFilter::default()).unwrap(), vec![]);
+        assert_eq!(store.jobs().unwrap(), vec![]);
+        drop(store);
+        // Reopening an up-to-date store applies nothing twice.
+        let store = SqliteStore::open(&db.path).unwrap();
+        assert_eq!(store.state_keys("a").unwrap(), vec!["k"]);
+    }
+
+    #[test]
+    fn open_existing_refuses_a_missing_file_without_creating_it() {
+        let db = TempDb::new("open-missing");
+        let err = SqliteStore::open_existing(&db.path).err().expect("a missing store is an error");
+        assert!(matches!(err, StoreError::Missing { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.starts_with("no store at "), "{message}");
+        assert!(message.contains(&db.path.display().to_string()), "{message}");
+        assert!(!db.path.exists() && !db.path.parent().unwrap().exists());
+    }
+
+    #[test]
+    fn open_existing_reads_beside_a_serving_store() {
+        let db = TempDb::new("open-existing");
+        let host = SqliteStore::open(&db.path).unwrap();
+        host.state_set("a", "k", b"v").unwrap();
+        let reader = SqliteStore::open_existing(&db.path).unwrap();
+        assert_eq!(reader.state_get("a", "k").unwrap().as_deref(), Some(&b"v"[..]));
+        // The host keeps writing while the reader holds its connection, and the reader sees it.
+        host.state_set("a", "k2", b"w").unwrap();
+        assert_eq!(reader.state_keys("a").unwrap(), vec!["k", "k2"]);
     }
 }

@@ -1,0 +1,72 @@
+//! `sandcron serve`: the long-running host. Builds the two tokio runtimes (scheduler and
+//! guest pool), turns SIGTERM/SIGINT into the shutdown future, and hands off to the daemon.
+
+use crate::cli::ServeArgs;
+use crate::daemon::{ServeConfig, serve};
+
+use super::{Exit, default_cache_dir, default_store_path};
+
+/// Runs the host until SIGTERM or SIGINT.
+pub fn main(args: ServeArgs) -> Exit {
+    let config = ServeConfig {
+        jobs_dir: args.jobs.clone(),
+        store: args.store.clone().unwrap_or_else(default_store_path),
+        cache_dir: (!args.runtime.no_cache)
+            .then(|| args.runtime.cache_dir.clone().unwrap_or_else(default_cache_dir)),
+        pooling: !args.runtime.no_pool,
+        workers: args
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()) * 2),
+        grace: args.grace.0,
+    };
+    if !config.jobs_dir.is_dir() {
+        eprintln!("error: jobs folder {} does not exist", config.jobs_dir.display());
+        return Exit::InvalidInput;
+    }
+    let guests = match tokio::runtime::Builder::new_multi_thread()
+        .thread_name("sandcron-guest")
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the guest pool: {err}");
+            return Exit::HostError;
+        }
+    };
+    let host = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("sandcron-host")
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the host runtime: {err}");
+            return Exit::HostError;
+        }
+    };
+    let result = host.block_on(serve(config, guests.handle().clone(), shutdown_signal()));
+    guests.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
+        Ok(()) => Exit::Success,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            Exit::HostError
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        tracing::error!("cannot listen for SIGTERM/SIGINT; stop the host with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+}

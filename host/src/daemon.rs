@@ -1,0 +1,161 @@
+//! The composition root of `sandcron serve`: builds the store, runtime, watcher and
+//! scheduler, wires them together and owns them until shutdown.
+//!
+//! It is handed its world (STYLE 7): paths and settings in [`ServeConfig`], the guest
+//! pool's runtime handle, and a shutdown future; it reads no flags, env or signals itself.
+//! One exclusive lock file per store keeps two hosts from sharing an embedded store (each
+//! would recover the other's running runs as crashed).
+
+use std::fs::File;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::config::{HostLimits, JobSpec, parse_manifest};
+use crate::runtime::{Runtime, RuntimeConfig};
+use crate::scheduler::{self, JobDef, JobEvent, SchedulerConfig, Services, SystemClock};
+use crate::store::{Ledger, SqliteStore, StateStore};
+use crate::watcher::{JobChange, JobLoader, Watcher};
+
+/// Settings for `serve`.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// The watched jobs folder.
+    pub jobs_dir: PathBuf,
+    /// The embedded store (SQLite file).
+    pub store: PathBuf,
+    /// Compile cache folder; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Use the pooling allocator.
+    pub pooling: bool,
+    /// Host-wide worker limit.
+    pub workers: usize,
+    /// Shutdown grace period.
+    pub grace: Duration,
+}
+
+/// Loads a job the way the watched folder needs: manifest, capability checks, compilation.
+struct DaemonLoader {
+    runtime: Arc<Runtime>,
+    ceiling: HostLimits,
+}
+
+impl JobLoader for DaemonLoader {
+    type Job = JobDef;
+
+    fn load(
+        &self,
+        name: &str,
+        wasm: &[u8],
+        manifest: Option<(&Path, &str)>,
+    ) -> Result<JobDef, String> {
+        let spec = match manifest {
+            Some((path, text)) => {
+                parse_manifest(text, path, name, &self.ceiling).map_err(|e| e.to_string())?
+            }
+            None => JobSpec::unconfigured(name),
+        };
+        for grant in &spec.capabilities.dirs {
+            grant.check_exists()?;
+        }
+        let code = self.runtime.load(wasm).map_err(|e| format!("{name}.wasm: {e}"))?;
+        let mut hasher = Sha256::new();
+        hasher.update(wasm);
+        hasher.update(manifest.map_or("", |(_, text)| text));
+        let version = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        Ok(JobDef { spec, code, version })
+    }
+}
+
+/// A unique id for this host instance, recorded as the owner of every run it claims.
+fn owner_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    format!("{host}-{}-{started}", std::process::id())
+}
+
+/// Takes the store's lock file, or says who holds it.
+fn lock_store(store: &Path) -> anyhow::Result<File> {
+    let path = store.with_extension("lock");
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open lock file {}", path.display()))?;
+    if file.try_lock().is_err() {
+        let holder = std::fs::read_to_string(&path).unwrap_or_default();
+        bail!(
+            "another sandcron host is serving {} ({}); stop it first",
+            store.display(),
+            holder.trim()
+        );
+    }
+    std::fs::write(&path, format!("pid {}", std::process::id())).ok();
+    Ok(file)
+}
+
+/// Runs the host until `shutdown` resolves; guests run on `guests`.
+pub async fn serve(
+    config: ServeConfig,
+    guests: tokio::runtime::Handle,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let _lock = lock_store(&config.store)?;
+    let store = Arc::new(SqliteStore::open(&config.store)?);
+    let runtime = Arc::new(Runtime::new(&RuntimeConfig {
+        cache_dir: config.cache_dir.clone(),
+        pooling: config.pooling,
+        max_instances: (config.workers as u32).max(32),
+        ..RuntimeConfig::default()
+    })?);
+    tracing::info!(allocator = ?runtime.allocator(), store = %config.store.display(), jobs = %config.jobs_dir.display(), "sandcron host starting");
+
+    let loader =
+        Arc::new(DaemonLoader { runtime: runtime.clone(), ceiling: HostLimits::default() });
+    let (watcher, mut changes) = Watcher::spawn(config.jobs_dir.clone(), loader)
+        .with_context(|| format!("cannot watch {}", config.jobs_dir.display()))?;
+    let (events_tx, events_rx) = mpsc::channel(256);
+    let bridge = tokio::spawn(async move {
+        while let Some(change) = changes.recv().await {
+            let event = match change {
+                JobChange::Added { job, .. } | JobChange::Updated { job, .. } => {
+                    JobEvent::Upsert(job)
+                }
+                JobChange::Removed { name } => JobEvent::Remove(name),
+                JobChange::Invalid { name, error } => JobEvent::Invalid { name, error },
+            };
+            if events_tx.send(event).await.is_err() {
+                break;
+            }
+        }
+    });
+
+    let services = Arc::new(Services {
+        runtime,
+        ledger: store.clone() as Arc<dyn Ledger>,
+        state: store as Arc<dyn StateStore>,
+        clock: Arc::new(SystemClock),
+        owner: Arc::from(owner_id()),
+    });
+    let scheduler_config = SchedulerConfig { workers: config.workers, grace: config.grace, guests };
+    scheduler::run(scheduler_config, services, events_rx, shutdown).await;
+    drop(watcher);
+    bridge.abort();
+    tracing::info!("sandcron host stopped");
+    Ok(())
+}

@@ -1,0 +1,565 @@
+//! The scheduler actor: the loop, per-job state, and what happens when a slot comes due.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use super::clock::MAX_SLEEP;
+use super::policy::{
+    Admission, Breaker, BreakerState, OverlapDecision, decide_overlap, plan_misfire,
+};
+use super::queue::{Due, RetryPlan, TimerQueue};
+use super::run::{Interrupt, RunDone, RunOrder, run_one, trigger_word};
+use super::{JobDef, JobEvent, SchedulerConfig, Services};
+use crate::config::Overlap;
+use crate::job::TriggerKind;
+use crate::schedule::jitter_delay;
+use crate::store::{JobRow, NewRun, RunStatus};
+
+/// A slot this late (past its fire time) still runs as an ordinary on-time run; older due
+/// slots went unnoticed (downtime, clock jump) and go through the misfire policy.
+const ON_TIME_SLACK_MS: i64 = 1_000;
+/// Most due slots examined for one job in one pass (bounds work after long downtime).
+const MAX_DUE_SLOTS: usize = 100_000;
+/// A retry that comes due while the job still runs waits this long and checks again.
+const RETRY_RECHECK_MS: i64 = 500;
+
+fn to_utc(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// The idempotency key of a slot: stable across retries, restarts and nodes (F1).
+fn slot_key(job: &str, slot_ms: i64) -> String {
+    format!("{job}@{}", to_utc(slot_ms).to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
+/// A slot waiting for the job's previous run (overlap = buffer-one / buffer-all).
+struct Waiting {
+    slot_ms: i64,
+    trigger: TriggerKind,
+}
+
+/// Everything the scheduler knows about one job.
+struct JobEntry {
+    def: Arc<JobDef>,
+    /// Bumped when the schedule changes or the job goes away: older queue entries are stale.
+    generation: u64,
+    /// The schedule record, to tell a schedule edit from a code-only change (S5).
+    schedule_record: String,
+    /// Runs in flight (including those waiting for a worker), by run key.
+    running: HashMap<u64, watch::Sender<Option<Interrupt>>>,
+    waiting: VecDeque<Waiting>,
+    breaker: Breaker,
+    /// Slots at or before this instant never fire (set when the schedule starts or changes).
+    schedule_epoch_ms: i64,
+}
+
+struct Scheduler {
+    config: SchedulerConfig,
+    services: Arc<Services>,
+    workers: Arc<Semaphore>,
+    jobs: HashMap<String, JobEntry>,
+    queue: TimerQueue,
+    /// Retries (from crash recovery or a previous life) whose job is not loaded yet.
+    parked: HashMap<String, Vec<(i64, RetryPlan)>>,
+    next_run_key: u64,
+    next_generation: u64,
+    done_tx: mpsc::UnboundedSender<RunDone>,
+}
+
+/// Runs the scheduler until `shutdown` resolves, then stops claiming, lets running jobs
+/// finish within the grace period, interrupts the rest and records them (S7).
+pub async fn run(
+    config: SchedulerConfig,
+    services: Arc<Services>,
+    mut events: mpsc::Receiver<JobEvent>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+    let mut scheduler = Scheduler {
+        workers: Arc::new(Semaphore::new(config.workers.max(1))),
+        config,
+        services,
+        jobs: HashMap::new(),
+        queue: TimerQueue::default(),
+        parked: HashMap::new(),
+        next_run_key: 0,
+        next_generation: 0,
+        done_tx,
+    };
+    scheduler.recover();
+    tokio::pin!(shutdown);
+    let mut events_open = true;
+    loop {
+        let now = scheduler.services.clock.now_ms();
+        scheduler.fire_due(now);
+        let wait = scheduler.queue.next_due_ms().map_or(MAX_SLEEP, |due| {
+            Duration::from_millis((due - now).clamp(0, MAX_SLEEP.as_millis() as i64) as u64)
+        });
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            Some(done) = done_rx.recv() => scheduler.on_done(done),
+            event = events.recv(), if events_open => match event {
+                Some(event) => scheduler.on_event(event),
+                None => events_open = false,
+            },
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+    scheduler.shut_down(&mut done_rx).await;
+}
+
+impl Scheduler {
+    fn now(&self) -> i64 {
+        self.services.clock.now_ms()
+    }
+
+    /// S8: runs a dead process left `running` become `interrupted` and are retried under
+    /// the same idempotency key; retries a previous life had planned are picked up too.
+    fn recover(&mut self) {
+        let now = self.now();
+        let ledger = &self.services.ledger;
+        match ledger.recover_interrupted(&self.services.owner, now) {
+            Ok(rows) => {
+                for row in &rows {
+                    tracing::warn!(job = %row.job, run = %row.run_id, slot = ?row.slot_ms, attempt = row.attempt, "run was interrupted by a host stop; it will be retried");
+                }
+            }
+            Err(err) => tracing::error!("crash recovery failed: {err}"),
+        }
+        match ledger.pending_retries() {
+            Ok(rows) => {
+                for row in rows {
+                    let plan = RetryPlan {
+                        job: row.job.clone(),
+                        slot_ms: row.slot_ms,
+                        scheduled_at_ms: row.scheduled_at_ms,
+                        attempt: row.attempt + 1,
+                        idempotency_key: row.idempotency_key.clone(),
+                    };
+                    // An interrupted run carries no retry time of its own: retry at once.
+                    let due = row.retry_at_ms.unwrap_or(now);
+                    self.parked.entry(row.job).or_default().push((due, plan));
+                }
+            }
+            Err(err) => tracing::error!("cannot read pending retries: {err}"),
+        }
+    }
+
+    fn fire_due(&mut self, now: i64) {
+        while let Some((_, due)) = self.queue.pop_due(now) {
+            match due {
+                Due::Slot { job, generation, slot_ms } => {
+                    if self.jobs.get(&job).is_some_and(|e| e.generation == generation) {
+                        self.on_slot(&job, slot_ms, now);
+                    }
+                }
+                Due::Retry(plan) => self.on_retry(plan, now),
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: JobEvent) {
+        match event {
+            JobEvent::Upsert(def) => self.upsert(def),
+            JobEvent::Remove(name) => {
+                if self.jobs.remove(&name).is_some() {
+                    tracing::info!(job = %name, "job removed; it will not be scheduled again");
+                }
+            }
+            JobEvent::Invalid { name, error } => {
+                let keeps = if self.jobs.contains_key(&name) {
+                    "; the previous version keeps running"
+                } else {
+                    ""
+                };
+                tracing::error!(job = %name, "invalid job not loaded: {error}{keeps}");
+            }
+        }
+    }
+
+    fn upsert(&mut self, def: Arc<JobDef>) {
+        let now = self.now();
+        let name = def.spec.name.clone();
+        let record = def.spec.timing.schedule.as_ref().map_or_else(String::new, |s| s.to_record());
+        if let Some(entry) = self.jobs.get_mut(&name) {
+            tracing::info!(job = %name, version = %def.version, "new version loaded; runs in flight finish on the old one");
+            entry.def = def;
+            if entry.schedule_record == record {
+                self.persist_job(&name);
+                return;
+            }
+            // S5: an edited schedule starts from the edit and never fires a slot because of it.
+            entry.schedule_record = record;
+            entry.schedule_epoch_ms = now;
+            self.next_generation += 1;
+            entry.generation = self.next_generation;
+            self.persist_job(&name);
+            self.queue_next(&name, now);
+            return;
+        }
+
+        let stored = self.services.ledger.job(&name).unwrap_or_else(|err| {
+            tracing::error!(job = %name, "cannot read job record: {err}");
+            None
+        });
+        let (schedule_epoch_ms, breaker) = match &stored {
+            Some(row) if row.schedule == record => (row.schedule_epoch_ms, restore_breaker(row)),
+            Some(row) => (now, restore_breaker(row)),
+            None => (now, Breaker::default()),
+        };
+        tracing::info!(job = %name, version = %def.version, schedule = %def.spec.timing.schedule.as_ref().map_or("none".into(), |s| s.describe()), "job loaded");
+        self.next_generation += 1;
+        self.jobs.insert(
+            name.clone(),
+            JobEntry {
+                def,
+                generation: self.next_generation,
+                schedule_record: record,
+                running: HashMap::new(),
+                waiting: VecDeque::new(),
+                breaker,
+                schedule_epoch_ms,
+            },
+        );
+        self.persist_job(&name);
+        // Continue from the newest slot on record, so downtime shows up as missed slots.
+        let last = self.services.ledger.last_slot(&name).ok().flatten().unwrap_or(i64::MIN);
+        self.queue_next(&name, last.max(schedule_epoch_ms));
+        for (due, plan) in self.parked.remove(&name).unwrap_or_default() {
+            self.queue.push(due, Due::Retry(plan));
+        }
+    }
+
+    /// Queues the job's first slot strictly after `after_ms` (not older than its catch-up
+    /// window: older slots are not recorded one by one).
+    fn queue_next(&mut self, name: &str, after_ms: i64) {
+        let now = self.now();
+        let Some(entry) = self.jobs.get(name) else { return };
+        let Some(schedule) = entry.def.spec.timing.schedule.as_ref() else { return };
+        let window = entry.def.spec.timing.catchup_window.as_millis() as i64;
+        let from = after_ms.max(now - window - 1).max(entry.schedule_epoch_ms);
+        if let Some(slot) = schedule.next_after(to_utc(from)) {
+            let slot_ms = slot.timestamp_millis();
+            let fire_ms = slot_ms + self.jitter_ms(entry, slot_ms);
+            self.queue.push(
+                fire_ms,
+                Due::Slot { job: name.to_string(), generation: entry.generation, slot_ms },
+            );
+        }
+    }
+
+    fn jitter_ms(&self, entry: &JobEntry, slot_ms: i64) -> i64 {
+        let (Some(bound), Some(schedule)) =
+            (entry.def.spec.timing.jitter, entry.def.spec.timing.schedule.as_ref())
+        else {
+            return 0;
+        };
+        let slot = to_utc(slot_ms);
+        jitter_delay(&entry.def.spec.name, slot, bound, schedule.next_after(slot)).as_millis()
+            as i64
+    }
+
+    /// A slot came due: run it, or (after downtime or a clock jump) sort the slots that
+    /// were passed over through the misfire policy (M2, S2).
+    fn on_slot(&mut self, name: &str, first_slot_ms: i64, now: i64) {
+        let (due, next) = {
+            let entry = &self.jobs[name];
+            let schedule =
+                entry.def.spec.timing.schedule.as_ref().expect("queued slots have a schedule");
+            let mut due = vec![first_slot_ms];
+            let mut next = schedule.next_after(to_utc(first_slot_ms)).map(|t| t.timestamp_millis());
+            while let Some(slot) = next.filter(|&s| s <= now && due.len() < MAX_DUE_SLOTS) {
+                due.push(slot);
+                next = schedule.next_after(to_utc(slot)).map(|t| t.timestamp_millis());
+            }
+            (due, next)
+        };
+        let entry = &self.jobs[name];
+        let timing = &entry.def.spec.timing;
+        let last = *due.last().expect("at least the first slot");
+        let on_time =
+            (now - last - self.jitter_ms(entry, last) <= ON_TIME_SLACK_MS).then_some(last);
+        let passed_over = &due[..due.len() - usize::from(on_time.is_some())];
+        if !passed_over.is_empty() {
+            let window_start = now - timing.catchup_window.as_millis() as i64;
+            let in_window: Vec<i64> =
+                passed_over.iter().copied().filter(|&s| s >= window_start).collect();
+            let too_old = passed_over.len() - in_window.len();
+            if too_old > 0 {
+                tracing::warn!(job = %name, count = too_old, "missed slots older than catchup_window are not recorded");
+            }
+            let plan = plan_misfire(&in_window, timing.misfire, timing.max_catchup);
+            tracing::warn!(job = %name, missed = passed_over.len(), catch_up = plan.run.len(), "slots were passed over (host down or clock jump)");
+            self.record_slots(name, &plan.missed, RunStatus::Missed, "missed:misfire");
+            for slot in plan.run {
+                self.start_slot(name, slot, TriggerKind::CatchUp, now);
+            }
+        }
+        if let Some(slot) = on_time {
+            self.start_slot(name, slot, TriggerKind::Schedule, now);
+        }
+        if let (Some(next), Some(entry)) = (next, self.jobs.get(name)) {
+            let fire = next + self.jitter_ms(entry, next);
+            self.queue.push(
+                fire,
+                Due::Slot { job: name.to_string(), generation: entry.generation, slot_ms: next },
+            );
+        }
+    }
+
+    /// Applies the deadline, breaker and overlap policies to one slot, then starts it,
+    /// buffers it, or records why not.
+    fn start_slot(&mut self, name: &str, slot_ms: i64, trigger: TriggerKind, now: i64) {
+        let Some(entry) = self.jobs.get_mut(name) else { return };
+        let timing = &entry.def.spec.timing;
+        if let Some(deadline) = timing.starting_deadline {
+            if now - slot_ms > deadline.as_millis() as i64 {
+                self.record_slots(name, &[slot_ms], RunStatus::Missed, "missed:deadline");
+                return;
+            }
+        }
+        let decision = decide_overlap(
+            timing.overlap,
+            entry.running.len(),
+            entry.waiting.len(),
+            entry.def.spec.limits.max_concurrent,
+        );
+        match decision {
+            OverlapDecision::Skip(reason) => {
+                return self.record_slots(name, &[slot_ms], RunStatus::Skipped, reason);
+            }
+            OverlapDecision::Buffer => {
+                return entry.waiting.push_back(Waiting { slot_ms, trigger });
+            }
+            OverlapDecision::Start | OverlapDecision::CancelOthers => {}
+        }
+        let admission = entry.breaker.admit(now);
+        if decision == OverlapDecision::CancelOthers && admission != Admission::Reject {
+            let interrupt = Interrupt {
+                grace: self.config.grace,
+                reason: "interrupted: cancelled by a newer slot (overlap = cancel-other)",
+                retry: false,
+            };
+            for cancel in entry.running.values() {
+                let _ = cancel.send(Some(interrupt.clone()));
+            }
+        }
+        match admission {
+            Admission::Reject => {
+                return self.record_slots(
+                    name,
+                    &[slot_ms],
+                    RunStatus::Skipped,
+                    "skipped:breaker-open",
+                );
+            }
+            Admission::Probe => {
+                tracing::info!(job = %name, "breaker half-open: this slot is the probe");
+                self.persist_job(name);
+            }
+            Admission::Run => {}
+        }
+        let key = slot_key(name, slot_ms);
+        self.dispatch(name, Some(slot_ms), slot_ms, 1, trigger, key, None);
+    }
+
+    fn on_retry(&mut self, plan: RetryPlan, now: i64) {
+        let Some(entry) = self.jobs.get(&plan.job) else {
+            self.parked.entry(plan.job.clone()).or_default().push((now, plan));
+            return;
+        };
+        if !entry.running.is_empty() && entry.def.spec.timing.overlap != Overlap::Allow {
+            self.queue.push(now + RETRY_RECHECK_MS, Due::Retry(plan));
+            return;
+        }
+        let RetryPlan { job, slot_ms, scheduled_at_ms, attempt, idempotency_key } = plan;
+        self.dispatch(
+            &job,
+            slot_ms,
+            scheduled_at_ms,
+            attempt,
+            TriggerKind::Retry,
+            idempotency_key,
+            None,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn dispatch(
+        &mut self,
+        name: &str,
+        slot_ms: Option<i64>,
+        scheduled_at_ms: i64,
+        attempt: u32,
+        trigger: TriggerKind,
+        idempotency_key: String,
+        payload: Option<Vec<u8>>,
+    ) {
+        let Some(entry) = self.jobs.get_mut(name) else { return };
+        self.next_run_key += 1;
+        let run_key = self.next_run_key;
+        let (cancel_tx, cancel_rx) = watch::channel(None);
+        entry.running.insert(run_key, cancel_tx);
+        let order = RunOrder {
+            def: entry.def.clone(),
+            run_key,
+            slot_ms,
+            scheduled_at_ms,
+            attempt,
+            trigger,
+            idempotency_key,
+            payload,
+        };
+        self.config.guests.spawn(run_one(
+            order,
+            self.services.clone(),
+            self.workers.clone(),
+            cancel_rx,
+            self.done_tx.clone(),
+        ));
+    }
+
+    fn on_done(&mut self, done: RunDone) {
+        let now = self.now();
+        let Some(entry) = self.jobs.get_mut(&done.job) else { return };
+        entry.running.remove(&done.run_key);
+        if let (Some(plan), Some(at)) = (done.retry, done.retry_at_ms) {
+            self.queue.push(at, Due::Retry(plan));
+        } else if !done.taken {
+            // The slot's last word: it succeeded, or failed with no retry left.
+            let policy = entry.def.spec.breaker.clone();
+            if let Some(state) = entry.breaker.record(done.succeeded, now, policy.as_ref()) {
+                match state {
+                    BreakerState::Open { until_ms } => {
+                        tracing::warn!(job = %done.job, failures = entry.breaker.consecutive_failures, until = %to_utc(until_ms), "breaker opened: job paused until the cooldown ends")
+                    }
+                    BreakerState::Closed => {
+                        tracing::info!(job = %done.job, "breaker closed: the probe succeeded")
+                    }
+                    BreakerState::HalfOpen => {}
+                }
+            }
+            self.persist_job(&done.job);
+        }
+        let name = done.job;
+        while let Some(entry) = self.jobs.get_mut(&name) {
+            if !entry.running.is_empty() {
+                break;
+            }
+            let Some(waiting) = entry.waiting.pop_front() else { break };
+            self.start_slot(&name, waiting.slot_ms, waiting.trigger, now);
+        }
+    }
+
+    /// Records slots that do not run (skipped, missed) in one transaction.
+    fn record_slots(&mut self, name: &str, slots: &[i64], status: RunStatus, reason: &'static str) {
+        if slots.is_empty() {
+            return;
+        }
+        let Some(entry) = self.jobs.get(name) else { return };
+        let now = self.now();
+        let rows: Vec<NewRun> = slots
+            .iter()
+            .map(|&slot| {
+                self.next_run_key += 1;
+                NewRun {
+                    run_id: format!("{now:011x}-{}-{}", status.as_str(), self.next_run_key),
+                    job: name.to_string(),
+                    slot_ms: Some(slot),
+                    attempt: 1,
+                    trigger: trigger_word(TriggerKind::Schedule).to_string(),
+                    idempotency_key: slot_key(name, slot),
+                    version: entry.def.version.clone(),
+                    owner: self.services.owner.to_string(),
+                    scheduled_at_ms: slot,
+                    status,
+                    reason: reason.to_string(),
+                    started_at_ms: None,
+                }
+            })
+            .collect();
+        match self.services.ledger.claim_many(&rows) {
+            Ok(_) => {
+                tracing::info!(job = %name, count = slots.len(), reason, "slots recorded without running")
+            }
+            Err(err) => tracing::error!(job = %name, "cannot record {reason} slots: {err}"),
+        }
+    }
+
+    fn persist_job(&self, name: &str) {
+        let Some(entry) = self.jobs.get(name) else { return };
+        let (breaker, until) = match entry.breaker.state {
+            BreakerState::Open { until_ms } => ("open", Some(until_ms)),
+            other => (other.as_str(), None),
+        };
+        let row = JobRow {
+            name: name.to_string(),
+            version: entry.def.version.clone(),
+            schedule: entry.schedule_record.clone(),
+            paused: false,
+            pause_note: String::new(),
+            breaker: breaker.to_string(),
+            breaker_until_ms: until,
+            consecutive_failures: entry.breaker.consecutive_failures,
+            schedule_epoch_ms: entry.schedule_epoch_ms,
+            updated_at_ms: self.now(),
+        };
+        if let Err(err) = self.services.ledger.upsert_job(&row) {
+            tracing::error!(job = %name, "cannot record job state: {err}");
+        }
+    }
+
+    /// S7: stop claiming (the loop is gone), wait up to the grace period, interrupt the rest.
+    async fn shut_down(&mut self, done_rx: &mut mpsc::UnboundedReceiver<RunDone>) {
+        let in_flight = |jobs: &HashMap<String, JobEntry>| {
+            jobs.values().map(|e| e.running.len()).sum::<usize>()
+        };
+        tracing::info!(running = in_flight(&self.jobs), grace = ?self.config.grace, "shutting down: no new runs; waiting for running ones");
+        let deadline = tokio::time::Instant::now() + self.config.grace;
+        while in_flight(&self.jobs) > 0 {
+            match tokio::time::timeout_at(deadline, done_rx.recv()).await {
+                Ok(Some(done)) => self.forget(done),
+                _ => break,
+            }
+        }
+        let interrupt = Interrupt {
+            grace: Duration::ZERO,
+            reason: "interrupted: host shut down before the run finished",
+            retry: true,
+        };
+        for entry in self.jobs.values() {
+            for cancel in entry.running.values() {
+                let _ = cancel.send(Some(interrupt.clone()));
+            }
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while in_flight(&self.jobs) > 0 {
+            match tokio::time::timeout_at(deadline, done_rx.recv()).await {
+                Ok(Some(done)) => self.forget(done),
+                _ => break,
+            }
+        }
+        tracing::info!("scheduler stopped");
+    }
+
+    fn forget(&mut self, done: RunDone) {
+        if let Some(entry) = self.jobs.get_mut(&done.job) {
+            entry.running.remove(&done.run_key);
+        }
+    }
+}
+
+fn restore_breaker(row: &JobRow) -> Breaker {
+    let state = match (row.breaker.as_str(), row.breaker_until_ms) {
+        ("open", Some(until_ms)) => BreakerState::Open { until_ms },
+        ("half-open", _) => BreakerState::HalfOpen,
+        _ => BreakerState::Closed,
+    };
+    Breaker { state, consecutive_failures: row.consecutive_failures }
+}

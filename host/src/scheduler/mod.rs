@@ -1,0 +1,84 @@
+//! The scheduler: jobs on their schedules, each slot started exactly once (S2-S8).
+//!
+//! # Layout
+//! - `core`: the actor. One task owns every job's state and the timer queue; job changes
+//!   (from the watched folder), run completions and shutdown arrive as messages, so there
+//!   are no locks around scheduling state.
+//! - `queue`: the timer queue (a heap of due times, O(log n) per fire).
+//! - `policy`: overlap, misfire, retry and breaker rules as pure functions.
+//! - `run`: one attempt from durable claim to recorded outcome, on the guest pool.
+//! - `clock`: wall-clock time behind a trait.
+//!
+//! # Design decision
+//! Guests run on their own tokio runtime (the "guest pool", handed in), the scheduler on
+//! the caller's: a guest that never yields can stall at most a guest worker, never the
+//! timers. The durable claim (a unique row per job, slot and attempt) is the only
+//! exactly-once mechanism, so a restart, a second process or (later) a second node can
+//! never start a slot twice, whatever the in-memory state believes.
+
+mod clock;
+mod core;
+mod policy;
+mod queue;
+mod run;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use core::run;
+
+use crate::config::JobSpec;
+use crate::runtime::{LoadedJob, Runtime};
+use crate::store::{Ledger, StateStore};
+
+/// A loaded job version: its validated manifest and compiled code.
+pub struct JobDef {
+    /// The manifest, validated.
+    pub spec: JobSpec,
+    /// The compiled, linked code.
+    pub code: LoadedJob,
+    /// Content hash of the wasm and manifest.
+    pub version: String,
+}
+
+/// A change to the set of jobs (from the watched folder).
+pub enum JobEvent {
+    /// A job was added or replaced by a new version.
+    Upsert(Arc<JobDef>),
+    /// A job was deleted.
+    Remove(String),
+    /// A new version of a job is invalid; the old version (if any) keeps running.
+    Invalid {
+        /// The job.
+        name: String,
+        /// Why, naming file and line.
+        error: String,
+    },
+}
+
+/// What the scheduler works with.
+pub struct Services {
+    /// Runs jobs.
+    pub runtime: Arc<Runtime>,
+    /// Claims slots and records runs.
+    pub ledger: Arc<dyn Ledger>,
+    /// Per-job state handed to guests.
+    pub state: Arc<dyn StateStore>,
+    /// Wall-clock time.
+    pub clock: Arc<dyn Clock>,
+    /// This host instance's id, recorded on every run it claims.
+    pub owner: Arc<str>,
+}
+
+/// Scheduler settings.
+#[derive(Clone, Debug)]
+pub struct SchedulerConfig {
+    /// Runs executing at once, host-wide (S6).
+    pub workers: usize,
+    /// On shutdown, how long running jobs may take before they are interrupted (S7); also
+    /// the grace period of `overlap = "cancel-other"`.
+    pub grace: Duration,
+    /// Where guests run.
+    pub guests: tokio::runtime::Handle,
+}

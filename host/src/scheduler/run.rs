@@ -1,0 +1,225 @@
+//! One attempt, from claim to record: the task the scheduler spawns on the guest pool.
+//!
+//! Order matters for S3: wait for a worker, then durably claim the (job, slot, attempt) row
+//! *before* the guest starts; a claim that finds the row taken means another process or
+//! node owns this attempt, and nothing runs. The outcome is recorded before the scheduler
+//! hears about it, so a crash between the two loses nothing.
+
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use super::policy::retry_delay;
+use super::{JobDef, Services};
+use crate::job::{RunOutcome, RunRequest, TriggerKind};
+use crate::store::{Claim, NewRun, RunFinish, RunStatus};
+
+/// Why a run is being stopped from outside.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Interrupt {
+    /// How long the run may still take before it is dropped.
+    pub(crate) grace: Duration,
+    /// Recorded as the run's reason.
+    pub(crate) reason: &'static str,
+    /// Whether the slot should be retried (shutdown: yes; cancel-other: no).
+    pub(crate) retry: bool,
+}
+
+/// What the scheduler asks a run task to do.
+pub(crate) struct RunOrder {
+    pub(crate) def: Arc<JobDef>,
+    pub(crate) run_key: u64,
+    pub(crate) slot_ms: Option<i64>,
+    pub(crate) scheduled_at_ms: i64,
+    pub(crate) attempt: u32,
+    pub(crate) trigger: TriggerKind,
+    pub(crate) idempotency_key: String,
+    pub(crate) payload: Option<Vec<u8>>,
+}
+
+/// What the run task tells the scheduler when it is done.
+#[derive(Debug)]
+pub(crate) struct RunDone {
+    pub(crate) job: String,
+    pub(crate) run_key: u64,
+    /// The claim found the row taken: nothing ran.
+    pub(crate) taken: bool,
+    pub(crate) succeeded: bool,
+    /// The next attempt, when the retry policy wants one: (due ms, attempt, key, slot, scheduled).
+    pub(crate) retry: Option<super::queue::RetryPlan>,
+    pub(crate) retry_at_ms: Option<i64>,
+}
+
+/// Stable trigger words, as in the WIT `trigger-kind`.
+pub(crate) fn trigger_word(trigger: TriggerKind) -> &'static str {
+    match trigger {
+        TriggerKind::Schedule => "schedule",
+        TriggerKind::Manual => "manual",
+        TriggerKind::Retry => "retry",
+        TriggerKind::CatchUp => "catch-up",
+    }
+}
+
+fn new_run_id(owner: &str, run_key: u64, now_ms: i64) -> String {
+    // Unique per host instance (owner) and run; sortable by start time.
+    let mut hash: u32 = 2166136261;
+    for byte in owner.bytes() {
+        hash = (hash ^ byte as u32).wrapping_mul(16777619);
+    }
+    format!("{now_ms:011x}-{hash:08x}-{run_key:x}")
+}
+
+/// A random number in [0, 1) for retry jitter (std's per-process random SipHash keys).
+fn unit_random(seed: &str) -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write(seed.as_bytes());
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+async fn interrupted(cancel: &mut watch::Receiver<Option<Interrupt>>) -> Interrupt {
+    loop {
+        let current = cancel.borrow_and_update().clone();
+        if let Some(interrupt) = current {
+            tokio::time::sleep(interrupt.grace).await;
+            return interrupt;
+        }
+        if cancel.changed().await.is_err() {
+            // The scheduler dropped the sender: it is gone, so nobody will interrupt us.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Claims, runs and records one attempt, then reports to the scheduler.
+pub(crate) async fn run_one(
+    order: RunOrder,
+    services: Arc<Services>,
+    workers: Arc<Semaphore>,
+    mut cancel: watch::Receiver<Option<Interrupt>>,
+    done: mpsc::UnboundedSender<RunDone>,
+) {
+    let def = &order.def;
+    let job = def.spec.name.clone();
+    let mut report = RunDone {
+        job: job.clone(),
+        run_key: order.run_key,
+        taken: false,
+        succeeded: false,
+        retry: None,
+        retry_at_ms: None,
+    };
+    let Ok(_permit) = workers.acquire_owned().await else {
+        let _ = done.send(report);
+        return;
+    };
+    let clock = &services.clock;
+    let started_ms = clock.now_ms();
+    let run_id = new_run_id(&services.owner, order.run_key, started_ms);
+    let claim = NewRun {
+        run_id: run_id.clone(),
+        job: job.clone(),
+        slot_ms: order.slot_ms,
+        attempt: order.attempt,
+        trigger: trigger_word(order.trigger).to_string(),
+        idempotency_key: order.idempotency_key.clone(),
+        version: def.version.clone(),
+        owner: services.owner.to_string(),
+        scheduled_at_ms: order.scheduled_at_ms,
+        status: RunStatus::Running,
+        reason: String::new(),
+        started_at_ms: Some(started_ms),
+    };
+    match services.ledger.claim(&claim) {
+        Ok(Claim::Claimed) => {}
+        Ok(Claim::Taken) => {
+            tracing::info!(job = %job, slot = ?order.slot_ms, attempt = order.attempt, "slot already claimed elsewhere; not starting");
+            report.taken = true;
+            let _ = done.send(report);
+            return;
+        }
+        Err(err) => {
+            tracing::error!(job = %job, "cannot claim run: {err}; not starting");
+            report.taken = true;
+            let _ = done.send(report);
+            return;
+        }
+    }
+    tracing::info!(job = %job, run = %run_id, slot = ?order.slot_ms, attempt = order.attempt, trigger = trigger_word(order.trigger), lag_ms = started_ms - order.scheduled_at_ms, "run started");
+
+    let request = RunRequest {
+        run_id: run_id.clone(),
+        idempotency_key: order.idempotency_key.clone(),
+        scheduled_at: UNIX_EPOCH + Duration::from_millis(order.scheduled_at_ms.max(0) as u64),
+        attempt: order.attempt,
+        trigger: order.trigger,
+        payload: order.payload.clone(),
+    };
+    let execution =
+        services.runtime.execute(&def.code, &def.spec, Some(services.state.clone()), &request);
+    let result = tokio::select! {
+        report = execution => Ok(report),
+        interrupt = interrupted(&mut cancel) => Err(interrupt),
+    };
+
+    let finished_ms = clock.now_ms();
+    let next_attempt = |retryable: bool| -> Option<i64> {
+        if !retryable {
+            return None;
+        }
+        let delay = retry_delay(&def.spec.retry, order.attempt, unit_random(&run_id))?;
+        Some(finished_ms + delay.as_millis() as i64)
+    };
+    let finish = match &result {
+        Ok(run) => {
+            report.succeeded = run.outcome == RunOutcome::Succeeded;
+            let mut output = run.summary.clone().unwrap_or_default();
+            if !run.stdout.is_empty() {
+                if !output.is_empty() {
+                    output.push('\n');
+                }
+                output.push_str(&run.stdout);
+            }
+            RunFinish {
+                status: if report.succeeded { RunStatus::Succeeded } else { RunStatus::Failed },
+                reason: run.outcome.reason(),
+                outcome: run.outcome.kind().to_string(),
+                finished_at_ms: finished_ms,
+                duration_ms: run.duration.as_secs_f64() * 1e3,
+                fuel_used: Some(run.fuel_used),
+                peak_memory: Some(run.peak_memory),
+                output,
+                logs_json: serde_json::to_string(&run.logs).unwrap_or_else(|_| "[]".into()),
+                retry_at_ms: next_attempt(!report.succeeded && run.outcome.retryable()),
+            }
+        }
+        Err(interrupt) => RunFinish {
+            status: RunStatus::Interrupted,
+            reason: interrupt.reason.to_string(),
+            outcome: "interrupted".into(),
+            finished_at_ms: finished_ms,
+            duration_ms: (finished_ms - started_ms) as f64,
+            fuel_used: None,
+            peak_memory: None,
+            output: String::new(),
+            logs_json: "[]".into(),
+            retry_at_ms: next_attempt(interrupt.retry).map(|_| finished_ms),
+        },
+    };
+    if let Err(err) = services.ledger.finish(&run_id, &finish) {
+        tracing::error!(job = %job, run = %run_id, "cannot record the end of the run: {err}");
+    }
+    tracing::info!(job = %job, run = %run_id, status = finish.status.as_str(), reason = %finish.reason, duration_ms = finish.duration_ms, "run finished");
+    if let Some(retry_at) = finish.retry_at_ms {
+        report.retry_at_ms = Some(retry_at);
+        report.retry = Some(super::queue::RetryPlan {
+            job: job.clone(),
+            slot_ms: order.slot_ms,
+            scheduled_at_ms: order.scheduled_at_ms,
+            attempt: order.attempt + 1,
+            idempotency_key: order.idempotency_key.clone(),
+        });
+    }
+    let _ = done.send(report);
+}

@@ -1,0 +1,319 @@
+//! The slot ledger: the durable record of every claimed slot, every run and every job's
+//! scheduling state, behind the [`Ledger`] trait.
+//!
+//! The scheduler claims a slot ([`Ledger::claim`]) before the guest starts and records how it
+//! ended ([`Ledger::finish`]); after a crash it asks what was left running
+//! ([`Ledger::recover_interrupted`]) and what still waits for a retry
+//! ([`Ledger::pending_retries`]). The claim is a plain insert under a unique key, so the
+//! database, not the scheduler's memory, decides which claim wins (S3): that holds within one
+//! process, across a restart and, with a shared backend (D1), across nodes.
+//!
+//! Times are `i64` milliseconds since the Unix epoch (UTC), so the store needs no date crate
+//! and every backend stores them as plain integers.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+
+/// Where a run, or a slot recorded without a run, stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Claimed and started; not finished yet (or its host died: see S8).
+    Running,
+    /// The guest returned success.
+    Succeeded,
+    /// The guest failed (guest error, trap, limit or host failure; see `outcome`).
+    Failed,
+    /// Stopped by the host: shutdown grace period over, or found running after a crash.
+    Interrupted,
+    /// A slot deliberately not run, e.g. because of the overlap policy.
+    Skipped,
+    /// A slot not started in time (misfire policy, starting deadline).
+    Missed,
+}
+
+impl RunStatus {
+    /// Every status, in declaration order.
+    pub const ALL: [RunStatus; 6] = [
+        RunStatus::Running,
+        RunStatus::Succeeded,
+        RunStatus::Failed,
+        RunStatus::Interrupted,
+        RunStatus::Skipped,
+        RunStatus::Missed,
+    ];
+
+    /// The stored (and displayed) name: "running", "succeeded", ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Skipped => "skipped",
+            RunStatus::Missed => "missed",
+        }
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A status name that is none of [`RunStatus`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown run status {0:?} (expected one of running, succeeded, failed, interrupted, skipped, missed)"
+)]
+pub struct UnknownRunStatus(pub String);
+
+impl FromStr for RunStatus {
+    type Err = UnknownRunStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RunStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| UnknownRunStatus(s.to_owned()))
+    }
+}
+
+/// One claim: the row written before a guest starts, or a slot recorded without a run.
+#[derive(Clone, Debug)]
+pub struct NewRun {
+    /// Unique id of this attempt.
+    pub run_id: String,
+    /// The job's name.
+    pub job: String,
+    /// The slot's nominal instant; `None` for manual runs, which are unique by
+    /// `idempotency_key` instead.
+    pub slot_ms: Option<i64>,
+    /// 1-based; a retry claims the same slot with the next attempt.
+    pub attempt: u32,
+    /// "schedule", "manual", "retry" or "catch-up".
+    pub trigger: String,
+    /// Stable across the attempts of one slot (or one manual trigger).
+    pub idempotency_key: String,
+    /// The job version (content hash) this attempt runs.
+    pub version: String,
+    /// The host instance that claimed it: crash recovery (S8) interrupts only runs whose
+    /// owner is not the current instance.
+    pub owner: String,
+    /// When the run was due (the slot, jitter included; the request time for manual runs).
+    pub scheduled_at_ms: i64,
+    /// [`RunStatus::Running`] for a real start; [`RunStatus::Skipped`] or
+    /// [`RunStatus::Missed`] to record a slot without running it.
+    pub status: RunStatus,
+    /// Why, for skipped or missed slots: "skipped:overlap", "missed:deadline", ...; empty
+    /// for a running claim.
+    pub reason: String,
+    /// The actual start; `None` for a slot recorded without a run.
+    pub started_at_ms: Option<i64>,
+}
+
+/// What a claim found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "a Taken claim means another claimant owns this slot: do not start the run"]
+pub enum Claim {
+    /// The row is ours: go ahead.
+    Claimed,
+    /// The unique key already exists: somebody claimed this slot and attempt (or this
+    /// manual idempotency key and attempt) before. Not an error.
+    Taken,
+}
+
+/// How a running run ended.
+#[derive(Clone, Debug)]
+pub struct RunFinish {
+    /// [`RunStatus::Succeeded`], [`RunStatus::Failed`] or [`RunStatus::Interrupted`].
+    pub status: RunStatus,
+    /// The precise reason, e.g. "timeout after 10s"; empty on success.
+    pub reason: String,
+    /// The runtime's outcome kind: succeeded, guest-error, trap, limit, host-error or
+    /// interrupted (kept apart from `status` so the four failure cases stay queryable).
+    pub outcome: String,
+    /// When the run ended.
+    pub finished_at_ms: i64,
+    /// Measured on the monotonic clock, hence not `finished_at - started_at`.
+    pub duration_ms: f64,
+    /// Fuel consumed, when fuel metering was on.
+    pub fuel_used: Option<u64>,
+    /// Peak linear memory, in bytes.
+    pub peak_memory: Option<u64>,
+    /// The guest's output (already capped by the runtime).
+    pub output: String,
+    /// The captured log lines as a JSON array (already capped by the runtime).
+    pub logs_json: String,
+    /// When the scheduler plans attempt + 1: recorded so a restarted host still retries
+    /// ([`Ledger::pending_retries`]).
+    pub retry_at_ms: Option<i64>,
+}
+
+/// One row of run history, every column typed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunRecord {
+    /// Insertion order; stable, hence the pagination cursor ([`RunFilter::before_id`]).
+    pub id: i64,
+    /// Unique id of this attempt.
+    pub run_id: String,
+    /// The job's name.
+    pub job: String,
+    /// The slot's nominal instant; `None` for manual runs.
+    pub slot_ms: Option<i64>,
+    /// 1-based attempt number.
+    pub attempt: u32,
+    /// Where the run stands.
+    pub status: RunStatus,
+    /// Why it ended (or was skipped or missed) that way.
+    pub reason: String,
+    /// The runtime's outcome kind; empty until the run finishes.
+    pub outcome: String,
+    /// "schedule", "manual", "retry" or "catch-up".
+    pub trigger: String,
+    /// The job version (content hash) it ran.
+    pub version: String,
+    /// Stable across the attempts of one slot.
+    pub idempotency_key: String,
+    /// The host instance that claimed it.
+    pub owner: String,
+    /// When it was due.
+    pub scheduled_at_ms: i64,
+    /// When it started; `None` for skipped or missed slots.
+    pub started_at_ms: Option<i64>,
+    /// When it ended; `None` while running.
+    pub finished_at_ms: Option<i64>,
+    /// Monotonic run time; `None` unless finished normally.
+    pub duration_ms: Option<f64>,
+    /// Fuel consumed, when metered.
+    pub fuel_used: Option<u64>,
+    /// Peak linear memory, in bytes.
+    pub peak_memory: Option<u64>,
+    /// The guest's output.
+    pub output: String,
+    /// The captured log lines as a JSON array.
+    pub logs_json: String,
+    /// When attempt + 1 is planned, if it is.
+    pub retry_at_ms: Option<i64>,
+}
+
+/// Which runs [`Ledger::runs`] returns.
+#[derive(Clone, Debug)]
+pub struct RunFilter {
+    /// Only this job's runs.
+    pub job: Option<String>,
+    /// Only runs in this status.
+    pub status: Option<RunStatus>,
+    /// Only runs scheduled at or after this instant.
+    pub since_ms: Option<i64>,
+    /// Only runs scheduled before this instant (exclusive).
+    pub until_ms: Option<i64>,
+    /// Only rows older than this id: pass the last id of the previous page.
+    pub before_id: Option<i64>,
+    /// At most this many rows.
+    pub limit: usize,
+}
+
+impl Default for RunFilter {
+    /// Everything, newest first, one page of 100.
+    fn default() -> Self {
+        RunFilter {
+            job: None,
+            status: None,
+            since_ms: None,
+            until_ms: None,
+            before_id: None,
+            limit: 100,
+        }
+    }
+}
+
+/// A job's durable scheduling state: what survives a restart besides its runs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct JobRow {
+    /// The job's name (its file stem).
+    pub name: String,
+    /// The loaded version (content hash).
+    pub version: String,
+    /// The schedule, described for people ("every 30s", "0 3 * * * (Europe/Paris)").
+    pub schedule: String,
+    /// Paused by an operator (S5).
+    pub paused: bool,
+    /// The operator's note on pause or resume.
+    pub pause_note: String,
+    /// "closed", "open" or "half-open" (M4).
+    pub breaker: String,
+    /// When an open breaker lets a half-open probe through.
+    pub breaker_until_ms: Option<i64>,
+    /// Failed slots in a row, for the breaker.
+    pub consecutive_failures: u32,
+    /// Slots at or before this instant are never fired: set when the job is added or its
+    /// schedule changes, so an edit never fires a slot immediately (S5) and misfire handling
+    /// never reaches back before the job existed.
+    pub schedule_epoch_ms: i64,
+    /// When this row was last written.
+    pub updated_at_ms: i64,
+}
+
+/// The durable slot ledger (S3, S4, S7, S8). Every method is a short, synchronous
+/// database call; the scheduler calls it from a blocking-tolerant context.
+pub trait Ledger: Send + Sync {
+    /// Durably inserts the run row before the guest starts (S3). Unique on
+    /// (job, slot_ms, attempt) for scheduled runs and on (job, idempotency_key, attempt)
+    /// for manual runs; a second claim returns [`Claim::Taken`], never an error.
+    fn claim(&self, run: &NewRun) -> Result<Claim, StoreError>;
+
+    /// Many claims in one transaction (slots missed or skipped during downtime, batches).
+    /// Same semantics per row; the answers are in the order of `runs`.
+    fn claim_many(&self, runs: &[NewRun]) -> Result<Vec<Claim>, StoreError>;
+
+    /// Records the end of a running run. Only a row still `running` changes; returns whether
+    /// one did (false: unknown run id, or already finished or recovered as interrupted).
+    fn finish(&self, run_id: &str, finish: &RunFinish) -> Result<bool, StoreError>;
+
+    /// Plans attempt + 1 of a run that already ended failed or interrupted (typically one
+    /// returned by [`Ledger::recover_interrupted`]), so [`Ledger::pending_retries`] finds it
+    /// after another restart. Returns false if no such ended row exists.
+    fn plan_retry(&self, run_id: &str, retry_at_ms: i64) -> Result<bool, StoreError>;
+
+    /// Crash recovery (S8): every run still `running` whose owner is not `current_owner`
+    /// becomes `interrupted` (reason "interrupted: host stopped while running", outcome
+    /// "interrupted", finished at `now_ms`). Returns those rows, as updated.
+    fn recover_interrupted(
+        &self,
+        current_owner: &str,
+        now_ms: i64,
+    ) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// Attempts that ended failed or interrupted with a `retry_at_ms` and whose next attempt
+    /// (attempt + 1 of the same job and slot, or job and idempotency key) does not exist yet:
+    /// what a restarted scheduler must still retry. Ordered by `retry_at_ms`.
+    fn pending_retries(&self) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// The newest `slot_ms` recorded for `job` (any status): the high-water mark for
+    /// misfire handling.
+    fn last_slot(&self, job: &str) -> Result<Option<i64>, StoreError>;
+
+    /// One run by its id.
+    fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError>;
+
+    /// Runs matching `filter`, newest first (by id), at most `filter.limit`.
+    fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// Inserts or replaces a job's row.
+    fn upsert_job(&self, job: &JobRow) -> Result<(), StoreError>;
+
+    /// One job's row.
+    fn job(&self, name: &str) -> Result<Option<JobRow>, StoreError>;
+
+    /// Every job's row, by name.
+    fn jobs(&self) -> Result<Vec<JobRow>, StoreError>;
+
+    /// The latest run of each job that has one, by job name (`sandcron jobs`' last outcome).
+    fn last_runs(&self) -> Result<Vec<RunRecord>, StoreError>;
+}
