@@ -4,7 +4,9 @@
 
 mod bad_input;
 mod guest_api;
+mod host;
 mod next;
 mod sandbox;
+mod scheduler;
 mod shapes;
 mod util;

@@ -38,9 +38,10 @@ pub enum Trigger {
 }
 
 /// A validated schedule: when a job fires.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct ScheduleSpec {
     /// The trigger as written, kept so the spec can be stored and rebuilt ([`Self::to_record`]).
+    /// Not part of equality: `@every 30s` and `every = "30s"` are the same schedule.
     source: Trigger,
     kind: Kind,
     /// Read by cron and by an offset-less `at`; `every` and an `at` with an offset are
@@ -49,6 +50,14 @@ pub struct ScheduleSpec {
     gap: DstGap,
     fold: DstFold,
 }
+
+impl PartialEq for ScheduleSpec {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.kind, self.tz, self.gap, self.fold) == (&other.kind, other.tz, other.gap, other.fold)
+    }
+}
+
+impl Eq for ScheduleSpec {}
 
 /// The stored form of a [`ScheduleSpec`].
 #[derive(serde::Serialize, serde::Deserialize)]

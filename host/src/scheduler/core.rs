@@ -142,7 +142,7 @@ impl Scheduler {
                         attempt: row.attempt + 1,
                         idempotency_key: row.idempotency_key.clone(),
                     };
-                    // An interrupted run carries no retry time of its own: retry at once.
+                    // Crash recovery sets an interrupted run's retry time to now.
                     let due = row.retry_at_ms.unwrap_or(now);
                     self.parked.entry(row.job).or_default().push((due, plan));
                 }
@@ -297,11 +297,20 @@ impl Scheduler {
             let plan = plan_misfire(&in_window, timing.misfire, timing.max_catchup);
             tracing::warn!(job = %name, missed = passed_over.len(), catch_up = plan.run.len(), "slots were passed over (host down or clock jump)");
             self.record_slots(name, &plan.missed, RunStatus::Missed, "missed:misfire");
-            for slot in plan.run {
-                self.start_slot(name, slot, TriggerKind::CatchUp, now);
+            // Catch-ups run one after another, oldest first, then the on-time slot: they
+            // wait in the job's queue instead of overlapping (and skipping) each other.
+            if let Some(entry) = self.jobs.get_mut(name) {
+                let catch_ups = plan
+                    .run
+                    .into_iter()
+                    .map(|slot_ms| Waiting { slot_ms, trigger: TriggerKind::CatchUp });
+                entry.waiting.extend(catch_ups);
+                if let Some(slot_ms) = on_time {
+                    entry.waiting.push_back(Waiting { slot_ms, trigger: TriggerKind::Schedule });
+                }
             }
-        }
-        if let Some(slot) = on_time {
+            self.drain_waiting(name, now);
+        } else if let Some(slot) = on_time {
             self.start_slot(name, slot, TriggerKind::Schedule, now);
         }
         if let (Some(next), Some(entry)) = (next, self.jobs.get(name)) {
@@ -378,6 +387,13 @@ impl Scheduler {
             self.queue.push(now + RETRY_RECHECK_MS, Due::Retry(plan));
             return;
         }
+        // Interrupted runs are retried even with `max_attempts = 1` (execution is at least
+        // once), but a slot whose runs keep dying is not retried forever.
+        let limit = entry.def.spec.retry.max_attempts.max(2);
+        if plan.attempt > limit {
+            tracing::warn!(job = %plan.job, slot = ?plan.slot_ms, attempt = plan.attempt, "not retrying: the retry policy allows {limit} attempts");
+            return;
+        }
         let RetryPlan { job, slot_ms, scheduled_at_ms, attempt, idempotency_key } = plan;
         self.dispatch(
             &job,
@@ -447,13 +463,17 @@ impl Scheduler {
             }
             self.persist_job(&done.job);
         }
-        let name = done.job;
-        while let Some(entry) = self.jobs.get_mut(&name) {
+        self.drain_waiting(&done.job, now);
+    }
+
+    /// Starts waiting slots one at a time while the job has nothing running.
+    fn drain_waiting(&mut self, name: &str, now: i64) {
+        while let Some(entry) = self.jobs.get_mut(name) {
             if !entry.running.is_empty() {
                 break;
             }
             let Some(waiting) = entry.waiting.pop_front() else { break };
-            self.start_slot(&name, waiting.slot_ms, waiting.trigger, now);
+            self.start_slot(name, waiting.slot_ms, waiting.trigger, now);
         }
     }
 

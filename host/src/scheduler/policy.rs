@@ -52,7 +52,9 @@ pub(crate) fn decide_overlap(
     waiting: usize,
     max_concurrent: u32,
 ) -> OverlapDecision {
-    if running == 0 && waiting == 0 {
+    // Nothing running: this slot goes first (waiting slots are drained before new ones
+    // arrive, so an idle job with a queue only happens while the queue is being drained).
+    if running == 0 {
         return OverlapDecision::Start;
     }
     match policy {
@@ -197,6 +199,7 @@ mod tests {
     fn overlap_policies() {
         use OverlapDecision::*;
         assert_eq!(decide_overlap(Overlap::Skip, 0, 0, 1), Start);
+        assert_eq!(decide_overlap(Overlap::Skip, 0, 3, 1), Start, "draining the queue");
         assert_eq!(decide_overlap(Overlap::Skip, 1, 0, 1), Skip("skipped:overlap"));
         assert_eq!(decide_overlap(Overlap::BufferOne, 1, 0, 1), Buffer);
         assert_eq!(decide_overlap(Overlap::BufferOne, 1, 1, 1), Skip("skipped:overlap"));

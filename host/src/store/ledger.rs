@@ -276,14 +276,17 @@ pub trait Ledger: Send + Sync {
     /// one did (false: unknown run id, or already finished or recovered as interrupted).
     fn finish(&self, run_id: &str, finish: &RunFinish) -> Result<bool, StoreError>;
 
-    /// Plans attempt + 1 of a run that already ended failed or interrupted (typically one
-    /// returned by [`Ledger::recover_interrupted`]), so [`Ledger::pending_retries`] finds it
-    /// after another restart. Returns false if no such ended row exists.
-    fn plan_retry(&self, run_id: &str, retry_at_ms: i64) -> Result<bool, StoreError>;
+    /// Many finishes in one transaction: what a recorder draining completed runs calls, so
+    /// a burst of short runs costs one commit, not one each. Answers in order, as
+    /// [`Ledger::finish`] would.
+    fn finish_many(&self, finishes: &[(String, RunFinish)]) -> Result<Vec<bool>, StoreError>;
 
     /// Crash recovery (S8): every run still `running` whose owner is not `current_owner`
     /// becomes `interrupted` (reason "interrupted: host stopped while running", outcome
-    /// "interrupted", finished at `now_ms`). Returns those rows, as updated.
+    /// "interrupted", finished at `now_ms`) with its retry due at `now_ms`: S3 promises a
+    /// crash mid-run retries the slot, and marking it in the same statement means another
+    /// crash before the retry is claimed cannot lose it ([`Ledger::pending_retries`] still
+    /// finds it). Returns those rows, as updated.
     fn recover_interrupted(
         &self,
         current_owner: &str,

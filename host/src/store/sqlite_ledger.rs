@@ -120,6 +120,35 @@ fn insert_claim(conn: &Connection, run: &NewRun) -> rusqlite::Result<Claim> {
     Ok(if inserted == 1 { Claim::Claimed } else { Claim::Taken })
 }
 
+fn update_finish(conn: &Connection, run_id: &str, finish: &RunFinish) -> rusqlite::Result<bool> {
+    debug_assert!(
+        matches!(finish.status, RunStatus::Succeeded | RunStatus::Failed | RunStatus::Interrupted),
+        "a run finishes succeeded, failed or interrupted, not {}",
+        finish.status
+    );
+    let updated = conn
+        .prepare_cached(
+            "UPDATE runs SET status = ?2, reason = ?3, outcome = ?4, finished_at_ms = ?5,
+                 duration_ms = ?6, fuel_used = ?7, peak_memory = ?8, output = ?9,
+                 logs_json = ?10, retry_at_ms = ?11
+             WHERE run_id = ?1 AND status = 'running'",
+        )?
+        .execute(params![
+            run_id,
+            finish.status,
+            finish.reason,
+            finish.outcome,
+            finish.finished_at_ms,
+            finish.duration_ms,
+            finish.fuel_used,
+            finish.peak_memory,
+            finish.output,
+            finish.logs_json,
+            finish.retry_at_ms,
+        ])?;
+    Ok(updated == 1)
+}
+
 /// Runs a cached query that yields run rows.
 fn run_records(
     conn: &Connection,
@@ -148,49 +177,21 @@ impl Ledger for SqliteStore {
     }
 
     fn finish(&self, run_id: &str, finish: &RunFinish) -> Result<bool, StoreError> {
-        debug_assert!(
-            matches!(
-                finish.status,
-                RunStatus::Succeeded | RunStatus::Failed | RunStatus::Interrupted
-            ),
-            "a run finishes succeeded, failed or interrupted, not {}",
-            finish.status
-        );
-        let conn = self.conn();
-        let update = || -> rusqlite::Result<usize> {
-            conn.prepare_cached(
-                "UPDATE runs SET status = ?2, reason = ?3, outcome = ?4, finished_at_ms = ?5,
-                     duration_ms = ?6, fuel_used = ?7, peak_memory = ?8, output = ?9,
-                     logs_json = ?10, retry_at_ms = ?11
-                 WHERE run_id = ?1 AND status = 'running'",
-            )?
-            .execute(params![
-                run_id,
-                finish.status,
-                finish.reason,
-                finish.outcome,
-                finish.finished_at_ms,
-                finish.duration_ms,
-                finish.fuel_used,
-                finish.peak_memory,
-                finish.output,
-                finish.logs_json,
-                finish.retry_at_ms,
-            ])
-        };
-        update().map(|n| n == 1).map_err(query_err("run finish"))
+        update_finish(&self.conn(), run_id, finish).map_err(query_err("run finish"))
     }
 
-    fn plan_retry(&self, run_id: &str, retry_at_ms: i64) -> Result<bool, StoreError> {
-        let conn = self.conn();
-        let update = || -> rusqlite::Result<usize> {
-            conn.prepare_cached(
-                "UPDATE runs SET retry_at_ms = ?2
-                 WHERE run_id = ?1 AND status IN ('failed', 'interrupted')",
-            )?
-            .execute(params![run_id, retry_at_ms])
+    fn finish_many(&self, finishes: &[(String, RunFinish)]) -> Result<Vec<bool>, StoreError> {
+        let mut conn = self.conn();
+        let batch = |conn: &mut Connection| -> rusqlite::Result<Vec<bool>> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let done = finishes
+                .iter()
+                .map(|(run_id, finish)| update_finish(&tx, run_id, finish))
+                .collect::<Result<_, _>>()?;
+            tx.commit()?;
+            Ok(done)
         };
-        update().map(|n| n == 1).map_err(query_err("run plan retry"))
+        batch(&mut conn).map_err(query_err("run finish batch"))
     }
 
     fn recover_interrupted(
@@ -202,7 +203,7 @@ impl Ledger for SqliteStore {
         // and returned, never interrupted without being reported.
         let sql = concat!(
             "UPDATE runs SET status = 'interrupted', reason = ?3, outcome = 'interrupted',
-                 finished_at_ms = ?2
+                 finished_at_ms = ?2, retry_at_ms = ?2
              WHERE status = 'running' AND owner <> ?1
              RETURNING ",
             run_columns!()
@@ -444,6 +445,31 @@ mod tests {
     }
 
     #[test]
+    fn racing_connections_claim_each_slot_exactly_once() {
+        let db = TempDb::new("claim-race");
+        drop(open(&db)); // migrate once, up front
+        let claimants: Vec<_> = (0..4)
+            .map(|claimant| {
+                let store = open(&db);
+                std::thread::spawn(move || {
+                    let mut won = Vec::new();
+                    for slot in 0..200 {
+                        let run = scheduled(&format!("c{claimant}-{slot}"), "a", slot, 1);
+                        if store.claim(&run).unwrap() == Claim::Claimed {
+                            won.push(slot);
+                        }
+                    }
+                    won
+                })
+            })
+            .collect();
+        let mut won: Vec<i64> =
+            claimants.into_iter().flat_map(|claimant| claimant.join().unwrap()).collect();
+        won.sort_unstable();
+        assert_eq!(won, (0..200).collect::<Vec<_>>());
+    }
+
+    #[test]
     fn a_reused_run_id_is_an_error_not_a_taken_slot() {
         let db = TempDb::new("claim-run-id");
         let store = open(&db);
@@ -547,6 +573,7 @@ mod tests {
             assert_eq!(run.reason, "interrupted: host stopped while running");
             assert_eq!(run.outcome, "interrupted");
             assert_eq!(run.finished_at_ms, Some(999_000));
+            assert_eq!(run.retry_at_ms, Some(999_000));
             assert_eq!(store.run(&run.run_id).unwrap().as_ref(), Some(run));
         }
         assert_eq!(store.run("d3").unwrap().unwrap().status, RunStatus::Succeeded);
@@ -577,14 +604,15 @@ mod tests {
         assert_eq!(store.claim(&manual("m1b", "a", "key-1", 2)).unwrap(), Claim::Claimed);
         assert_eq!(pending(&store), ["r3"]);
 
-        // A run interrupted by a crash gets its retry planned after recovery.
+        // Runs a crash left running are retried at once, and stay pending until claimed.
         assert_eq!(store.claim(&scheduled("r4", "b", 60_000, 1)).unwrap(), Claim::Claimed);
-        assert!(!store.plan_retry("r4", 70_000).unwrap()); // still running
+        assert_eq!(pending(&store), ["r3"]); // running is not pending
         let recovered = store.recover_interrupted("host-b", 65_000).unwrap();
         assert_eq!(recovered.len(), 3); // r4, and the retries r1b and m1b left running
-        assert!(store.plan_retry("r4", 70_000).unwrap());
-        assert_eq!(pending(&store), ["r4", "r3"]);
-        assert!(!store.plan_retry("nope", 70_000).unwrap());
+        assert_eq!(pending(&store), ["r1b", "m1b", "r4", "r3"]);
+        let restarted = open(&db);
+        assert_eq!(restarted.claim(&scheduled("r4b", "b", 60_000, 2)).unwrap(), Claim::Claimed);
+        assert_eq!(pending(&restarted), ["r1b", "m1b", "r3"]);
     }
 
     #[test]
@@ -713,25 +741,64 @@ mod tests {
         assert!(err.to_string().starts_with("unknown run status \"done\""), "{err}");
     }
 
+    #[test]
+    fn finish_many_finishes_in_one_batch_and_answers_in_order() {
+        let db = TempDb::new("finish-many");
+        let store = open(&db);
+        for (run_id, slot) in [("r1", 60_000), ("r2", 120_000)] {
+            assert_eq!(store.claim(&scheduled(run_id, "a", slot, 1)).unwrap(), Claim::Claimed);
+        }
+        let batch = [
+            ("r1".to_owned(), succeeded(60_010)),
+            ("nope".to_owned(), succeeded(60_010)),
+            ("r2".to_owned(), failed(120_010, Some(130_000))),
+            ("r1".to_owned(), failed(60_020, None)),
+        ];
+        assert_eq!(store.finish_many(&batch).unwrap(), [true, false, true, false]);
+        assert_eq!(store.run("r1").unwrap().unwrap().status, RunStatus::Succeeded);
+        let r2 = store.run("r2").unwrap().unwrap();
+        assert_eq!((r2.status, r2.retry_at_ms), (RunStatus::Failed, Some(130_000)));
+        assert!(store.finish_many(&[]).unwrap().is_empty());
+    }
+
     /// `cargo test --release -- --ignored --nocapture claim_finish_throughput`
     #[test]
     #[ignore = "a measurement, not a check"]
     fn claim_finish_throughput() {
         let db = TempDb::new("bench");
         let store = open(&db);
-        let pairs = 50_000;
+        let run = |i: i64| {
+            // Scattered ids, as random run ids are, so the run_id index is not appended to.
+            let run_id = format!("{:016x}", (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut run = scheduled(&run_id, "noop", i, 1);
+            run.job = format!("noop-{}", i % 10);
+            run
+        };
+        let report = |what: &str, pairs: i64, elapsed: std::time::Duration| {
+            println!(
+                "{what}: {pairs} claim+finish pairs in {elapsed:.2?}: {:.0} pairs/s, {:.1} µs each",
+                pairs as f64 / elapsed.as_secs_f64(),
+                elapsed.as_secs_f64() * 1e6 / pairs as f64
+            );
+        };
+        let pairs = 30_000;
         let started = std::time::Instant::now();
         for i in 0..pairs {
-            let run_id = format!("run-{i}");
-            let run = scheduled(&run_id, "noop", i * 1_000, 1);
+            let run = run(i);
             assert_eq!(store.claim(&run).unwrap(), Claim::Claimed);
-            assert!(store.finish(&run_id, &succeeded(i * 1_000 + 1)).unwrap());
+            assert!(store.finish(&run.run_id, &succeeded(i + 1)).unwrap());
         }
-        let elapsed = started.elapsed();
-        println!(
-            "{pairs} claim+finish pairs in {elapsed:.2?}: {:.0} pairs/s, {:.1} µs per pair",
-            pairs as f64 / elapsed.as_secs_f64(),
-            elapsed.as_secs_f64() * 1e6 / pairs as f64
-        );
+        report("one by one", pairs, started.elapsed());
+
+        let batch = 64;
+        let started = std::time::Instant::now();
+        for chunk in 1..=pairs / batch {
+            let runs: Vec<NewRun> = (0..batch).map(|i| run(chunk * 1_000_000 + i)).collect();
+            assert!(store.claim_many(&runs).unwrap().iter().all(|c| *c == Claim::Claimed));
+            let finishes: Vec<(String, RunFinish)> =
+                runs.into_iter().map(|run| (run.run_id, succeeded(1))).collect();
+            assert!(store.finish_many(&finishes).unwrap().iter().all(|done| *done));
+        }
+        report("batches of 64", pairs / batch * batch, started.elapsed());
     }
 }

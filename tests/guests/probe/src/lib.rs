@@ -1,6 +1,7 @@
 //! probe: the test guest of the host's end-to-end tests.
 //!
-//! One component, many behaviours, chosen by the manual trigger's payload text (the host
+//! One component, many behaviours, chosen by the manual trigger's payload text, or, for
+//! scheduled runs (which carry no payload), by the manifest's `[config] mode` (the host
 //! tests depend on these exact strings):
 //!
 //! | payload | behaviour |
@@ -34,7 +35,7 @@ use sandcron_guest::{Context, JobError, Output};
 
 fn run(ctx: Context) -> Result<Output, JobError> {
     let mode = match &ctx.payload {
-        None => "ok".to_owned(),
+        None => sandcron_guest::config::get_or("mode", "ok"),
         Some(bytes) => String::from_utf8_lossy(bytes).into_owned(),
     };
     let (name, arg) = match mode.split_once(':') {

@@ -1,0 +1,161 @@
+//! A live `sandcron serve` for end-to-end tests: start it on a jobs folder and a store,
+//! stop it gracefully or kill it, and read its runs through the CLI.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::util::{guest, sandcron, shared_cache};
+
+/// A test folder with `jobs/`, a store and the host's log.
+pub struct Site {
+    pub dir: tempfile::TempDir,
+}
+
+impl Site {
+    pub fn new() -> Self {
+        let site = Site { dir: crate::util::tempdir() };
+        std::fs::create_dir(site.jobs()).unwrap();
+        site
+    }
+
+    pub fn jobs(&self) -> PathBuf {
+        self.dir.path().join("jobs")
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.dir.path().join("sandcron.db")
+    }
+
+    /// Installs the probe as job `name` with this manifest.
+    pub fn probe_job(&self, name: &str, manifest: &str) {
+        std::fs::write(self.jobs().join(format!("{name}.toml")), manifest).unwrap();
+        std::fs::copy(guest("probe"), self.jobs().join(format!("{name}.wasm"))).unwrap();
+    }
+
+    /// Starts `sandcron serve` on this site; its log goes to `host-N.log`.
+    pub fn start(&self, extra: &[&str]) -> Host {
+        let n = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().starts_with("host-"))
+            })
+            .count();
+        let log_path = self.dir.path().join(format!("host-{n}.log"));
+        let log = std::fs::File::create(&log_path).unwrap();
+        let child = Command::new(sandcron())
+            .args(["serve", "--jobs"])
+            .arg(self.jobs())
+            .arg("--store")
+            .arg(self.store())
+            .arg("--cache-dir")
+            .arg(shared_cache())
+            .args(extra)
+            .env("SANDCRON_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("serve starts");
+        Host { child: Some(child), log: log_path }
+    }
+
+    /// `sandcron runs JOB --json`, oldest first.
+    pub fn runs(&self, job: &str) -> Vec<Value> {
+        let output = Command::new(sandcron())
+            .args(["runs", job, "--json", "--limit", "100000", "--store"])
+            .arg(self.store())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let mut runs: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+        runs.reverse();
+        runs
+    }
+
+    /// `sandcron jobs --json`.
+    pub fn jobs_json(&self) -> Vec<Value> {
+        let output = Command::new(sandcron())
+            .args(["jobs", "--json", "--store"])
+            .arg(self.store())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    /// Polls `runs(job)` until `pred` holds or `timeout` passes; returns the last runs.
+    pub fn wait_runs(
+        &self,
+        job: &str,
+        timeout: Duration,
+        pred: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let started = Instant::now();
+        loop {
+            let runs = if self.store().exists() { self.runs(job) } else { vec![] };
+            if pred(&runs) || started.elapsed() > timeout {
+                return runs;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// A running host process; killed if still alive when dropped.
+pub struct Host {
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Host {
+    /// SIGTERM, then wait for exit; returns the exit code.
+    pub fn stop(&mut self) -> i32 {
+        let mut child = self.child.take().expect("running");
+        signal(&child, "TERM");
+        let status = child.wait().unwrap();
+        status.code().unwrap_or(-1)
+    }
+
+    /// SIGKILL: the host dies mid-flight, as in a crash.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("running");
+        signal(&child, "KILL");
+        child.wait().unwrap();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let status =
+        Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status().unwrap();
+    assert!(status.success());
+}
+
+/// Runs of `runs` with this status.
+pub fn with_status<'a>(runs: &'a [Value], status: &str) -> Vec<&'a Value> {
+    runs.iter().filter(|r| r["status"] == status).collect()
+}
+
+/// Slot instants (ms) parsed from the RFC 3339 `slot` field.
+pub fn slot_ms(run: &Value) -> i64 {
+    let text = run["slot"].as_str().expect("scheduled run has a slot");
+    parse_ms(text)
+}
+
+pub fn parse_ms(text: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(text).expect("RFC 3339").timestamp_millis()
+}
