@@ -68,7 +68,7 @@ impl JobLoader for DaemonLoader {
         hasher.update(wasm);
         hasher.update(manifest.map_or("", |(_, text)| text));
         let version = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        Ok(JobDef { spec, code, version })
+        Ok(JobDef { spec, code: Arc::new(code), version })
     }
 }
 

@@ -36,8 +36,8 @@ use crate::store::{Ledger, StateStore};
 pub struct JobDef {
     /// The manifest, validated.
     pub spec: JobSpec,
-    /// The compiled, linked code.
-    pub code: LoadedJob,
+    /// The compiled, linked code (shared: jobs built from the same wasm can use one copy).
+    pub code: Arc<LoadedJob>,
     /// Content hash of the wasm and manifest.
     pub version: String,
 }
