@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine, builds sandcron and the example jobs, and runs the Rust SDK
-# example once in the sandbox (state persists in ~/.local/share/sandcron/state.db, so
-# every invocation counts one more run).
+# Sets up a fresh machine, builds sandcron and the example jobs, collects them into a jobs
+# folder (target/example-jobs) and serves it on the embedded SQLite store until Ctrl-C.
+# Extra arguments go to `sandcron serve` (e.g. --store /tmp/demo.db).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build-guests.sh
 cargo build --release -p sandcron
 target=${CARGO_TARGET_DIR:-target}
-exec "$target/release/sandcron" run "$target/guests/hello-rust.wasm" \
-    --manifest examples/hello-rust/hello-rust.toml "$@"
+jobs="$target/example-jobs"
+mkdir -p "$jobs"
+cp "$target/guests/hello-rust.wasm" examples/hello-rust/hello-rust.toml "$jobs/"
+cp "$target/guests/command-rust.wasm" examples/command-rust/command-rust.toml "$jobs/"
+rm -rf "$jobs/data" && cp -r examples/command-rust/data "$jobs/data"
+echo "serving $jobs (watch it with: $target/release/sandcron jobs / runs hello-rust)"
+SANDCRON_LOG=${SANDCRON_LOG:-info} exec "$target/release/sandcron" serve --jobs "$jobs" "$@"
