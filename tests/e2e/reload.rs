@@ -119,3 +119,37 @@ fn deleting_a_job_stops_it_and_a_broken_manifest_harms_no_other_job() {
     let expected = format!("{}:3:1: unknown field `memroy`", manifest.display());
     assert!(log.contains(&expected), "the error names file and line:\n{log}");
 }
+
+#[test]
+fn a_new_version_that_fails_where_the_old_one_succeeded_is_rolled_back() {
+    let site = Site::new();
+    let manifest = |mode: &str| {
+        format!(
+            "every = \"1s\"\nrollback_on_failure = 2\n[retry]\nmax_attempts = 1\n[config]\nmode = \"{mode}\"\n"
+        )
+    };
+    let wasm = std::fs::read(guest("probe")).unwrap();
+    let good = version_of(&wasm, &manifest("ok"));
+    let bad = version_of(&wasm, &manifest("retryable"));
+    site.probe_job("careful", &manifest("ok"));
+    let mut host = site.start(&[]);
+    site.wait_runs("careful", Duration::from_secs(20), |r| with_status(r, "succeeded").len() >= 2);
+    std::fs::write(site.jobs().join("careful.toml"), manifest("retryable")).unwrap();
+    let runs = site.wait_runs("careful", Duration::from_secs(20), |r| {
+        let first_bad = r.iter().position(|run| run["version"] == bad.as_str());
+        first_bad.is_some_and(|i| {
+            r[i..].iter().any(|run| run["version"] == good.as_str() && run["status"] == "succeeded")
+        })
+    });
+    host.stop();
+    let bad_runs: Vec<_> = runs.iter().filter(|r| r["version"] == bad.as_str()).collect();
+    assert_eq!(
+        bad_runs.len(),
+        2,
+        "exactly rollback_on_failure failed slots on the new version: {runs:#?}"
+    );
+    assert!(bad_runs.iter().all(|r| r["status"] == "failed"));
+    assert_eq!(runs.last().unwrap()["version"], good.as_str(), "back on the previous version");
+    assert!(host.log_text().contains("rolled back"), "the rollback is recorded in the log");
+    assert_eq!(site.jobs_json()[0]["version"], good.as_str(), "and in the job's record");
+}

@@ -56,6 +56,10 @@ struct JobEntry {
     breaker: Breaker,
     /// Slots at or before this instant never fire (set when the schedule starts or changes).
     schedule_epoch_ms: i64,
+    /// The version whose slot last succeeded: a new version may be rolled back to it (R6).
+    last_good: Option<Arc<JobDef>>,
+    /// Failed slots of the current version since it replaced `last_good`, none succeeded.
+    new_version_failures: u32,
 }
 
 struct Scheduler {
@@ -188,7 +192,10 @@ impl Scheduler {
         let name = def.spec.name.clone();
         let record = def.spec.timing.schedule.as_ref().map_or_else(String::new, |s| s.to_record());
         if let Some(entry) = self.jobs.get_mut(&name) {
-            tracing::info!(job = %name, version = %def.version, "new version loaded; runs in flight finish on the old one");
+            if entry.def.version != def.version {
+                tracing::info!(job = %name, version = %def.version, "new version loaded; runs in flight finish on the old one");
+                entry.new_version_failures = 0;
+            }
             entry.def = def;
             if entry.schedule_record == record {
                 self.persist_job(&name);
@@ -225,6 +232,8 @@ impl Scheduler {
                 waiting: VecDeque::new(),
                 breaker,
                 schedule_epoch_ms,
+                last_good: None,
+                new_version_failures: 0,
             },
         );
         self.persist_job(&name);
@@ -461,9 +470,41 @@ impl Scheduler {
                     BreakerState::HalfOpen => {}
                 }
             }
+            self.check_rollback(&done.job, &done.version, done.succeeded);
             self.persist_job(&done.job);
         }
         self.drain_waiting(&done.job, now);
+    }
+
+    /// R6: a new version whose first `rollback_on_failure` slots all fail, where the
+    /// previous version had succeeded, is replaced by that previous version.
+    fn check_rollback(&mut self, name: &str, version: &str, succeeded: bool) {
+        let Some(entry) = self.jobs.get_mut(name) else { return };
+        if version != entry.def.version {
+            return; // a run of an older version finishing late says nothing about this one
+        }
+        if succeeded {
+            entry.last_good = Some(entry.def.clone());
+            entry.new_version_failures = 0;
+            return;
+        }
+        let (Some(limit), Some(good)) =
+            (entry.def.spec.rollback_on_failure, entry.last_good.clone())
+        else {
+            return;
+        };
+        if good.version == entry.def.version {
+            return;
+        }
+        entry.new_version_failures += 1;
+        if entry.new_version_failures >= limit {
+            tracing::warn!(
+                job = %name, from = %entry.def.version, to = %good.version, failures = entry.new_version_failures,
+                "rolled back: the new version failed its first {limit} slot(s) where the previous one succeeded"
+            );
+            entry.def = good;
+            entry.new_version_failures = 0;
+        }
     }
 
     /// Starts waiting slots one at a time while the job has nothing running.

@@ -42,6 +42,8 @@ pub(crate) struct RunOrder {
 #[derive(Debug)]
 pub(crate) struct RunDone {
     pub(crate) job: String,
+    /// The job version the run executed.
+    pub(crate) version: String,
     pub(crate) run_key: u64,
     /// The claim found the row taken: nothing ran.
     pub(crate) taken: bool,
@@ -104,6 +106,7 @@ pub(crate) async fn run_one(
     let job = def.spec.name.clone();
     let mut report = RunDone {
         job: job.clone(),
+        version: def.version.clone(),
         run_key: order.run_key,
         taken: false,
         succeeded: false,
