@@ -6,6 +6,7 @@ mod bad_input;
 mod guest_api;
 mod host;
 mod next;
+mod policies;
 mod reload;
 mod sandbox;
 mod scheduler;

@@ -431,6 +431,11 @@ impl Scheduler {
         let run_key = self.next_run_key;
         let (cancel_tx, cancel_rx) = watch::channel(None);
         entry.running.insert(run_key, cancel_tx);
+        // The starting deadline is about the slot's first start; retries have their own backoff.
+        let start_by_ms = (attempt == 1)
+            .then_some(entry.def.spec.timing.starting_deadline)
+            .flatten()
+            .map(|d| scheduled_at_ms + d.as_millis() as i64);
         let order = RunOrder {
             def: entry.def.clone(),
             run_key,
@@ -440,6 +445,7 @@ impl Scheduler {
             trigger,
             idempotency_key,
             payload,
+            start_by_ms,
         };
         self.config.guests.spawn(run_one(
             order,

@@ -36,6 +36,8 @@ pub(crate) struct RunOrder {
     pub(crate) trigger: TriggerKind,
     pub(crate) idempotency_key: String,
     pub(crate) payload: Option<Vec<u8>>,
+    /// Past this instant (ms) the run must not start: it is recorded as missed (M2).
+    pub(crate) start_by_ms: Option<i64>,
 }
 
 /// What the run task tells the scheduler when it is done.
@@ -120,6 +122,13 @@ pub(crate) async fn run_one(
     let clock = &services.clock;
     let started_ms = clock.now_ms();
     let run_id = new_run_id(&services.owner, order.run_key, started_ms);
+    // The deadline counts until the guest actually starts, worker wait included.
+    let too_late = order.start_by_ms.is_some_and(|by| started_ms > by);
+    let (status, reason) = if too_late {
+        (RunStatus::Missed, "missed:deadline".to_string())
+    } else {
+        (RunStatus::Running, String::new())
+    };
     let claim = NewRun {
         run_id: run_id.clone(),
         job: job.clone(),
@@ -130,9 +139,9 @@ pub(crate) async fn run_one(
         version: def.version.clone(),
         owner: services.owner.to_string(),
         scheduled_at_ms: order.scheduled_at_ms,
-        status: RunStatus::Running,
-        reason: String::new(),
-        started_at_ms: Some(started_ms),
+        status,
+        reason,
+        started_at_ms: (!too_late).then_some(started_ms),
     };
     match services.ledger.claim(&claim) {
         Ok(Claim::Claimed) => {}
@@ -148,6 +157,13 @@ pub(crate) async fn run_one(
             let _ = done.send(report);
             return;
         }
+    }
+    if too_late {
+        tracing::warn!(job = %job, slot = ?order.slot_ms, "missed: waited for a worker past starting_deadline");
+        report.succeeded = false;
+        report.taken = true; // nothing ran: no retry, no breaker verdict
+        let _ = done.send(report);
+        return;
     }
     tracing::info!(job = %job, run = %run_id, slot = ?order.slot_ms, attempt = order.attempt, trigger = trigger_word(order.trigger), lag_ms = started_ms - order.scheduled_at_ms, "run started");
 

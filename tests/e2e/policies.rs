@@ -1,0 +1,84 @@
+//! Policies that need contention to show (M2, S6): cancel-other, the starting deadline
+//! while every worker is busy, and the host-wide worker limit.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::host::{Site, parse_ms, slot_ms, with_status};
+
+fn hourly_soon(extra: &str) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    format!("every = \"1h\"\nphase = \"{}s\"\n{extra}", (now + 2) % 3600)
+}
+
+#[test]
+fn cancel_other_interrupts_the_running_slot_for_the_new_one() {
+    let site = Site::new();
+    site.probe_job("impatient", "every = \"2s\"\noverlap = \"cancel-other\"\n[limits]\ntimeout = \"60s\"\n[config]\nmode = \"sleep:10000\"\n");
+    let mut host = site.start(&["--grace", "300ms"]);
+    let runs = site.wait_runs("impatient", Duration::from_secs(20), |r| {
+        with_status(r, "interrupted").len() >= 2
+    });
+    host.stop();
+    let cancelled: Vec<&Value> = runs
+        .iter()
+        .filter(|r| {
+            r["reason"] == "interrupted: cancelled by a newer slot (overlap = cancel-other)"
+        })
+        .collect();
+    assert!(cancelled.len() >= 2, "{runs:#?}");
+    for run in &cancelled {
+        let lived = parse_ms(run["finished_at"].as_str().unwrap())
+            - parse_ms(run["started_at"].as_str().unwrap());
+        assert!(
+            (2_000..3_500).contains(&lived),
+            "cancelled at the next slot plus the grace: {lived} ms"
+        );
+    }
+    assert!(runs.iter().all(|r| r["attempt"] == 1), "a cancelled run is not retried");
+}
+
+#[test]
+fn with_every_worker_busy_late_slots_are_missed_not_started_late() {
+    let site = Site::new();
+    site.probe_job(
+        "hog",
+        &hourly_soon("[limits]\ntimeout = \"60s\"\n[config]\nmode = \"sleep:4000\"\n"),
+    );
+    site.probe_job("punctual", "every = \"1s\"\nstarting_deadline = \"500ms\"\n");
+    let mut host = site.start(&["--workers", "1"]);
+    site.wait_runs("hog", Duration::from_secs(20), |r| with_status(r, "succeeded").len() == 1);
+    std::thread::sleep(Duration::from_secs(2));
+    host.stop();
+
+    let punctual = site.runs("punctual");
+    let missed = punctual.iter().filter(|r| r["reason"] == "missed:deadline").count();
+    assert!(missed >= 1, "the slot waiting behind the hog misses its deadline: {punctual:#?}");
+    // While that slot waited for the worker it counted as in flight: later slots were
+    // skipped by the overlap policy, not queued behind it.
+    let skipped = punctual.iter().filter(|r| r["reason"] == "skipped:overlap").count();
+    assert!(skipped >= 2, "{punctual:#?}");
+    for run in with_status(&punctual, "succeeded") {
+        let lag = parse_ms(run["started_at"].as_str().unwrap()) - slot_ms(run);
+        assert!(lag <= 500, "a run never starts past its deadline: {lag} ms");
+    }
+
+    // One worker: no two runs of any job ever overlapped.
+    let mut spans: Vec<(i64, i64)> = site
+        .runs("hog")
+        .iter()
+        .chain(punctual.iter())
+        .filter(|r| r["started_at"].is_string() && r["finished_at"].is_string())
+        .map(|r| {
+            (
+                parse_ms(r["started_at"].as_str().unwrap()),
+                parse_ms(r["finished_at"].as_str().unwrap()),
+            )
+        })
+        .collect();
+    spans.sort();
+    for pair in spans.windows(2) {
+        assert!(pair[1].0 >= pair[0].1, "runs overlapped with --workers 1: {pair:?}");
+    }
+}
