@@ -3,6 +3,7 @@
 //! `tests/guests/`. Guests and the binary are built once per test run by `util`.
 
 mod bad_input;
+mod clock;
 mod guest_api;
 mod host;
 mod next;
