@@ -110,6 +110,9 @@ fn deleting_a_job_stops_it_and_a_broken_manifest_harms_no_other_job() {
     host.stop();
 
     assert_eq!(site.runs("doomed").len(), doomed_then, "a deleted job is not scheduled again");
+    let listed: Vec<String> =
+        site.jobs_json().iter().map(|j| j["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(listed, ["broken", "keeper"], "`sandcron jobs` no longer lists it");
     assert!(site.runs("keeper").len() >= keeper_then + 2, "other jobs keep running");
     assert!(
         site.runs("broken").len() >= broken_then + 2,

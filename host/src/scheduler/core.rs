@@ -174,6 +174,9 @@ impl Scheduler {
             JobEvent::Remove(name) => {
                 if self.jobs.remove(&name).is_some() {
                     tracing::info!(job = %name, "job removed; it will not be scheduled again");
+                    if let Err(err) = self.services.ledger.remove_job(&name) {
+                        tracing::error!(job = %name, "cannot forget the removed job: {err}");
+                    }
                 }
             }
             JobEvent::Invalid { name, error } => {

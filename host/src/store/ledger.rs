@@ -310,6 +310,9 @@ pub trait Ledger: Send + Sync {
 
     /// Inserts or replaces a job's row.
     fn upsert_job(&self, job: &JobRow) -> Result<(), StoreError>;
+    /// Forgets a job that left the jobs folder (its runs stay in the history). Re-adding it
+    /// later starts its schedule afresh, without catching up the time it was gone.
+    fn remove_job(&self, name: &str) -> Result<(), StoreError>;
 
     /// One job's row.
     fn job(&self, name: &str) -> Result<Option<JobRow>, StoreError>;

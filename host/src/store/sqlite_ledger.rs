@@ -318,6 +318,14 @@ impl Ledger for SqliteStore {
         upsert().map(drop).map_err(query_err("job upsert"))
     }
 
+    fn remove_job(&self, name: &str) -> Result<(), StoreError> {
+        let conn = self.conn();
+        conn.prepare_cached("DELETE FROM jobs WHERE name = ?1")
+            .and_then(|mut stmt| stmt.execute([name]))
+            .map(drop)
+            .map_err(query_err("job remove"))
+    }
+
     fn job(&self, name: &str) -> Result<Option<JobRow>, StoreError> {
         let conn = self.conn();
         let query = || -> rusqlite::Result<Option<JobRow>> {
