@@ -8,11 +8,14 @@
 //!    issue's case) and `jittered` (`jitter = "1s"`, the same load spread over the second;
 //!    lag measured from the jittered due time), which separates timer accuracy from
 //!    queueing behind a burst.
-//! 2. **Durable throughput** (goal ≥ 10,000 runs/s on 2 cores): many jobs `every = "1s"`;
-//!    the figure is succeeded rows finished per second of wall time, i.e. runs that were
-//!    claimed, executed in wasmtime and recorded. Beside it, in the same process: CPU per
-//!    run by thread (scheduler / guests), and isolated loops of `Runtime::execute` only and
-//!    of ledger claim+finish only, to say what limits the rate.
+//! 2. **Durable throughput** (goal ≥ 10,000 runs/s on 2 cores): 10,000 jobs `every = "1s"`
+//!    with `overlap = "buffer-all"`, i.e. more than the host can run and every due slot a
+//!    real run (a busy job's slot waits in memory instead of being skipped); the figure is
+//!    succeeded rows finished per second of wall time: runs claimed, executed in wasmtime
+//!    and recorded. Beside it, in the same process: CPU per run by thread group, wall time
+//!    inside each ledger call (through a timing wrapper around the same `SqliteStore`), and
+//!    isolated loops of `Runtime::execute` only and of ledger claim + finish only (one by
+//!    one, and batched), to say what limits the rate.
 //! 3. **Memory** (goal ≤ 300 MB): VmRSS with no jobs, after building 100,000 job
 //!    definitions, and after the scheduler has queued them all (none fires meanwhile).
 //!
@@ -24,21 +27,30 @@
 //! part runs in its own child process, so RSS and CPU figures are that part's alone.
 //!
 //! Knobs (environment):
-//! - `SANDCRON_BENCH_PART=accuracy|throughput|memory` (comma-separated): only these parts.
+//! - `SANDCRON_BENCH_PART=accuracy|throughput|memory` (comma-separated): only these parts,
+//!   in this process.
 //! - `SANDCRON_BENCH_SECONDS=N`: measured seconds of parts 1 and 2 (default 10).
 //! - `SANDCRON_BENCH_ACCURACY_JOBS` (1000), `SANDCRON_BENCH_ACCURACY_VARIANTS`
-//!   (`aligned,jittered`), `SANDCRON_BENCH_THROUGHPUT_JOBS` (10000: the goal's rate),
-//!   `SANDCRON_BENCH_THROUGHPUT_JITTER` (e.g. `1s` to spread each second's burst; default
-//!   none), `SANDCRON_BENCH_MEMORY_JOBS` (100000), `SANDCRON_BENCH_MEMORY_SCHEDULE`
-//!   (`every` or `cron`, default `every`).
+//!   (`aligned,jittered`).
+//! - `SANDCRON_BENCH_THROUGHPUT_JOBS` (10000: the goal's rate),
+//!   `SANDCRON_BENCH_THROUGHPUT_OVERLAP` (comma-separated, default `buffer-all`; add `skip`,
+//!   the manifest default, to see overload behaviour; an empty value runs only the
+//!   isolated loops), `SANDCRON_BENCH_THROUGHPUT_JITTER` (e.g. `1s` to spread each second's
+//!   burst; default none).
+//! - `SANDCRON_BENCH_MEMORY_JOBS` (100000), `SANDCRON_BENCH_MEMORY_SCHEDULE` (`every`:
+//!   `every = "1h"` with phases 10-40 min ahead, or `cron`: yearly 6-field expressions).
 //! - `SANDCRON_BENCH_WORKERS`: the host-wide worker limit (default 2 x cores, as `serve`).
-//! - `SANDCRON_BENCH_DIR`: where the SQLite files go (default the temp dir, normally /tmp).
-//! - `SANDCRON_LOG`: log filter, as the binary (default `warn`).
+//! - `SANDCRON_BENCH_DIR`: where the SQLite files go (default the temp dir, normally /tmp;
+//!   the output names the filesystem so a tmpfs shows).
+//! - `SANDCRON_LOG`: log filter, as the binary (default `warn`); log lines are counted and
+//!   the first ones quoted, not printed.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Datelike, Utc};
@@ -46,10 +58,10 @@ use sandcron::config::{HostLimits, parse_manifest};
 use sandcron::job::{RunOutcome, RunRequest};
 use sandcron::runtime::{LoadedJob, Runtime, RuntimeConfig};
 use sandcron::schedule::jitter_delay;
-use sandcron::scheduler::{self, JobDef, JobEvent, SchedulerConfig, Services, SystemClock};
+use sandcron::scheduler::{self, Clock, JobDef, JobEvent, SchedulerConfig, Services, SystemClock};
 use sandcron::store::{
     Claim, JobRow, Ledger, NewRun, RunFilter, RunFinish, RunRecord, RunStatus, SqliteStore,
-    StateStore,
+    StateStore, StoreError,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -101,9 +113,15 @@ impl Knobs {
 // The host under test.
 
 /// Runtime, store and a running scheduler, wired as `daemon::serve` does (minus the watcher).
+/// One difference: `serve` `block_on`s the scheduler on the main thread; here it is spawned
+/// on the host runtime, so its CPU time shows under its own thread name.
 struct Host {
     dir: PathBuf,
     store: Arc<SqliteStore>,
+    /// The ledger the scheduler sees: `store` behind a stopwatch.
+    timed: Arc<TimedLedger>,
+    /// The clock the scheduler sees: the system clock, watched.
+    clock: Arc<WatchedClock>,
     runtime: Arc<Runtime>,
     code: Arc<LoadedJob>,
     /// The guest pool: tokio's default size (one thread per core), as `serve`.
@@ -140,11 +158,13 @@ impl Host {
             .enable_all()
             .build()
             .expect("host runtime");
+        let timed = Arc::new(TimedLedger { inner: store.clone(), calls: Default::default() });
+        let clock = Arc::new(WatchedClock::default());
         let services = Arc::new(Services {
             runtime: runtime.clone(),
-            ledger: store.clone() as Arc<dyn Ledger>,
+            ledger: timed.clone() as Arc<dyn Ledger>,
             state: store.clone() as Arc<dyn StateStore>,
-            clock: Arc::new(SystemClock),
+            clock: clock.clone() as Arc<dyn Clock>,
             owner: Arc::from(format!("bench-{}", std::process::id())),
         });
         let (events, events_rx) = mpsc::channel(256);
@@ -161,6 +181,8 @@ impl Host {
         Host {
             dir,
             store,
+            timed,
+            clock,
             runtime,
             code,
             guests,
@@ -180,18 +202,49 @@ impl Host {
     }
 
     /// Sends every definition, then waits until the scheduler has taken the last one in
-    /// (events are handled in order, and each upsert writes the job's row).
+    /// (events are handled in order, and each upsert writes the job's row). Gives up after
+    /// a minute, saying so: the bench must end even if the scheduler starves its events.
     fn register(&self, defs: &[Arc<JobDef>]) -> Duration {
         let started = Instant::now();
+        let limit = Duration::from_secs(60);
         for def in defs {
-            self.events.blocking_send(JobEvent::Upsert(def.clone())).expect("scheduler alive");
+            let event = JobEvent::Upsert(def.clone());
+            let sent = self.sched.block_on(async {
+                tokio::time::timeout_at((started + limit).into(), self.events.send(event)).await
+            });
+            if !matches!(sent, Ok(Ok(()))) {
+                break;
+            }
         }
         if let Some(last) = defs.last() {
             while self.store.job(&last.spec.name).expect("job row").is_none() {
+                if started.elapsed() > limit {
+                    println!(
+                        "   !! the scheduler had not taken in all {} jobs after {limit:?}; \
+                         measuring anyway",
+                        defs.len()
+                    );
+                    break;
+                }
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
         started.elapsed()
+    }
+
+    /// How long one more job's upsert takes to be taken in by the busy scheduler (what a
+    /// hot reload waits), or `None` after `limit`.
+    fn upsert_latency(&self, manifest: &str, limit: Duration) -> Option<Duration> {
+        let def = self.def("late-upsert", manifest);
+        let started = Instant::now();
+        self.events.blocking_send(JobEvent::Upsert(def)).ok()?;
+        while self.store.job("late-upsert").ok()?.is_none() {
+            if started.elapsed() > limit {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Some(started.elapsed())
     }
 
     /// Resolves the shutdown future and waits for the scheduler to stop (runs in flight
@@ -234,11 +287,12 @@ fn dist(values: &mut [i64]) -> (i64, i64, i64) {
     (percentile(values, 0.5), percentile(values, 0.99), values.last().copied().unwrap_or(0))
 }
 
-fn rss_mib() -> f64 {
+/// A `/proc/self/status` size field (VmRSS, VmHWM) in MiB.
+fn status_mib(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
@@ -310,6 +364,185 @@ fn describe_store(dir: &Path) -> String {
     format!("{} ({kind} on {dev}, mounted at {mount}: {verdict})", dir.display())
 }
 
+/// The system clock, also noting when the scheduler's own threads first read it after each
+/// whole second: with every slot on a whole second, that is when the scheduler woke up to
+/// fire them (the timer's share of the lag, apart from dispatch and queueing).
+#[derive(Default)]
+struct WatchedClock {
+    last_second: AtomicU64,
+    /// Microseconds past the second boundary of each first read.
+    wakes: Mutex<Vec<i64>>,
+}
+
+impl Clock for WatchedClock {
+    fn now_ms(&self) -> i64 {
+        let ms = SystemClock.now_ms();
+        if std::thread::current().name() == Some("sandcron-host") {
+            let second = (ms / 1000) as u64;
+            if self.last_second.swap(second, Ordering::Relaxed) != second {
+                let micros = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_micros() as i64 - second as i64 * 1_000_000);
+                self.wakes.lock().unwrap_or_else(|p| p.into_inner()).push(micros);
+            }
+        }
+        ms
+    }
+}
+
+/// The scheduler's ledger with a stopwatch: forwards every call to the [`SqliteStore`] and
+/// adds up the wall time spent inside it (waiting for its connection lock included), so
+/// the store's share of a run is measured where the scheduler pays it.
+struct TimedLedger {
+    inner: Arc<SqliteStore>,
+    calls: [CallStats; CALLS.len()],
+}
+
+/// The ledger methods the scheduler calls while running.
+const CALLS: [&str; 7] =
+    ["claim", "finish", "upsert_job", "claim_many", "job", "last_slot", "other"];
+
+#[derive(Default)]
+struct CallStats {
+    count: AtomicU64,
+    nanos: AtomicU64,
+    max_nanos: AtomicU64,
+    over_1ms: AtomicU64,
+}
+
+/// A copy of the counters: per method (count, total, max, calls over 1 ms).
+type CallSnapshot = Vec<(&'static str, u64, Duration, Duration, u64)>;
+
+impl TimedLedger {
+    fn timed<T>(&self, method: &str, call: impl FnOnce(&SqliteStore) -> T) -> T {
+        let started = Instant::now();
+        let result = call(&self.inner);
+        let nanos = started.elapsed().as_nanos() as u64;
+        let index = CALLS.iter().position(|m| *m == method).unwrap_or(CALLS.len() - 1);
+        let stats = &self.calls[index];
+        stats.count.fetch_add(1, Ordering::Relaxed);
+        stats.nanos.fetch_add(nanos, Ordering::Relaxed);
+        stats.max_nanos.fetch_max(nanos, Ordering::Relaxed);
+        if nanos > 1_000_000 {
+            stats.over_1ms.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn snapshot(&self) -> CallSnapshot {
+        CALLS
+            .iter()
+            .zip(&self.calls)
+            .map(|(name, s)| {
+                let (count, nanos) =
+                    (s.count.load(Ordering::Relaxed), s.nanos.load(Ordering::Relaxed));
+                // The max is reset so the next snapshot's max is its own window's.
+                let max = s.max_nanos.swap(0, Ordering::Relaxed);
+                let over = s.over_1ms.load(Ordering::Relaxed);
+                (*name, count, Duration::from_nanos(nanos), Duration::from_nanos(max), over)
+            })
+            .collect()
+    }
+}
+
+impl Ledger for TimedLedger {
+    fn claim(&self, run: &NewRun) -> Result<Claim, StoreError> {
+        self.timed("claim", |s| s.claim(run))
+    }
+    fn claim_many(&self, runs: &[NewRun]) -> Result<Vec<Claim>, StoreError> {
+        self.timed("claim_many", |s| s.claim_many(runs))
+    }
+    fn finish(&self, run_id: &str, finish: &RunFinish) -> Result<bool, StoreError> {
+        self.timed("finish", |s| s.finish(run_id, finish))
+    }
+    fn finish_many(&self, finishes: &[(String, RunFinish)]) -> Result<Vec<bool>, StoreError> {
+        self.timed("other", |s| s.finish_many(finishes))
+    }
+    fn recover_interrupted(&self, owner: &str, now_ms: i64) -> Result<Vec<RunRecord>, StoreError> {
+        self.timed("other", |s| s.recover_interrupted(owner, now_ms))
+    }
+    fn pending_retries(&self) -> Result<Vec<RunRecord>, StoreError> {
+        self.timed("other", |s| s.pending_retries())
+    }
+    fn last_slot(&self, job: &str) -> Result<Option<i64>, StoreError> {
+        self.timed("last_slot", |s| s.last_slot(job))
+    }
+    fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        self.timed("other", |s| s.run(run_id))
+    }
+    fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
+        self.timed("other", |s| s.runs(filter))
+    }
+    fn upsert_job(&self, job: &JobRow) -> Result<(), StoreError> {
+        self.timed("upsert_job", |s| s.upsert_job(job))
+    }
+    fn remove_job(&self, name: &str) -> Result<(), StoreError> {
+        self.timed("other", |s| s.remove_job(name))
+    }
+    fn job(&self, name: &str) -> Result<Option<JobRow>, StoreError> {
+        self.timed("job", |s| s.job(name))
+    }
+    fn jobs(&self) -> Result<Vec<JobRow>, StoreError> {
+        self.timed("other", |s| s.jobs())
+    }
+    fn last_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        self.timed("other", |s| s.last_runs())
+    }
+}
+
+/// Log output as `serve` formats it (same subscriber and filter), counted instead of
+/// printed: a burst can log one line per job.
+static LOG_LINES: AtomicU64 = AtomicU64::new(0);
+static LOG_FIRST: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct LogTally;
+
+impl Write for LogTally {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for line in String::from_utf8_lossy(buf).lines() {
+            LOG_LINES.fetch_add(1, Ordering::Relaxed);
+            let mut first = LOG_FIRST.lock().unwrap_or_else(|p| p.into_inner());
+            if first.len() < 2 {
+                first.push(line.chars().take(220).collect());
+            }
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// "N log lines (SANDCRON_LOG filter), first: ..." since the last call.
+fn log_report() -> String {
+    let lines = LOG_LINES.swap(0, Ordering::Relaxed);
+    let first = std::mem::take(&mut *LOG_FIRST.lock().unwrap_or_else(|p| p.into_inner()));
+    let filter = std::env::var("SANDCRON_LOG").unwrap_or_else(|_| "warn".into());
+    let mut text = format!("{lines} log lines at filter {filter:?}");
+    for line in first {
+        text.push_str(&format!("\n      e.g. {line}"));
+    }
+    text
+}
+
+fn process_user_sys() -> (Duration, Duration) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_comm = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    (Duration::from_millis(ticks(11) * 10), Duration::from_millis(ticks(12) * 10))
+}
+
+fn thread_cpu() -> Duration {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    Duration::from_nanos(text.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0))
+}
+
+fn loadavg() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
 // ---------------------------------------------------------------------------------------
 // 1. Trigger accuracy.
 
@@ -344,9 +577,14 @@ fn accuracy(knobs: &Knobs) {
         let defs: Vec<Arc<JobDef>> =
             (0..jobs).map(|i| host.def(&format!("acc-{i:05}"), &manifest)).collect();
         let registered = host.register(&defs);
+        host.clock.wakes.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        let calls0 = host.timed.snapshot();
         std::thread::sleep(Duration::from_secs(seconds));
         let stop_ms = now_ms();
+        let calls1 = host.timed.snapshot();
         host.shut_down();
+        let slow: u64 = calls1.iter().zip(&calls0).map(|(a, b)| a.4 - b.4).sum();
+        let slowest = calls1.iter().map(|c| c.3).max().unwrap_or_default();
         let runs = host.all_runs();
         let epochs: HashMap<String, i64> = host
             .store
@@ -370,10 +608,13 @@ fn accuracy(knobs: &Knobs) {
         let mut per_job: HashMap<&str, Vec<i64>> = HashMap::new();
         let mut not_succeeded: BTreeMap<String, usize> = BTreeMap::new();
         let mut scheduled_at_off = 0usize;
+        let mut skipped = 0usize;
         for run in &runs {
             let Some(slot) = run.slot_ms else { continue };
             per_job.entry(run.job.as_str()).or_default().push(slot);
-            if run.status != RunStatus::Succeeded {
+            if run.status == RunStatus::Skipped {
+                skipped += 1;
+            } else if run.status != RunStatus::Succeeded {
                 let key = format!("{} {}", run.status, run.reason);
                 *not_succeeded.entry(key).or_default() += 1;
             }
@@ -408,7 +649,9 @@ fn accuracy(knobs: &Knobs) {
             missing += expected.filter(|s| slots.binary_search(s).is_err()).count();
         }
         let exact = missing == 0 && duplicates == 0 && outside == 0 && not_succeeded.is_empty();
-        let verdict = if exact {
+        let verdict = if exact && skipped > 0 {
+            format!("yes ({skipped} of them recorded as skipped:overlap, not run)")
+        } else if exact {
             "yes".to_string()
         } else {
             format!(
@@ -416,6 +659,13 @@ fn accuracy(knobs: &Knobs) {
                  not succeeded: {not_succeeded:?}"
             )
         };
+        let early = lags.iter().filter(|&&lag| lag < 0).count();
+        if early > 0 {
+            notes.push(format!(
+                "   {variant}: {early} runs started BEFORE their due time (lag < 0, min {} ms)",
+                lags.iter().min().unwrap_or(&0)
+            ));
+        }
         let (p50, p99, max) = dist(&mut lags);
         println!(
             "   {variant:<9} {:>7} {:>8} {:>8} {p50:>7} {p99:>7} {max:>7}   {verdict}",
@@ -423,6 +673,15 @@ fn accuracy(knobs: &Knobs) {
             jobs as u64 * seconds,
             format!("{fewest}..{most}"),
         );
+        if jitter.is_none() {
+            let mut wakes = host.clock.wakes.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let (w50, w99, wmax) = dist(&mut wakes);
+            notes.push(format!(
+                "   {variant}: scheduler's first clock read after each second boundary ({} \
+                 seconds): p50 {w50} / p99 {w99} / max {wmax} µs late (timer wake-up alone)",
+                wakes.len()
+            ));
+        }
         if jitter.is_none() && !per_slot.is_empty() {
             let mut first: Vec<i64> = per_slot.values().map(|v| v.0).collect();
             let mut last: Vec<i64> = per_slot.values().map(|v| v.1).collect();
@@ -430,7 +689,7 @@ fn accuracy(knobs: &Knobs) {
             let (l50, l99, lmax) = dist(&mut last);
             notes.push(format!(
                 "   {variant}: per slot instant ({} slots), first start lag p50 {f50} / p99 {f99} \
-                 / max {fmax} ms (timer wake-up); last start lag p50 {l50} / p99 {l99} / max \
+                 / max {fmax} ms (wake-up + dispatch + claim); last start lag p50 {l50} / p99 {l99} / max \
                  {lmax} ms (the burst of {jobs} drained)",
                 per_slot.len()
             ));
@@ -442,8 +701,11 @@ fn accuracy(knobs: &Knobs) {
             ));
         }
         notes.push(format!(
-            "   {variant}: {jobs} jobs registered in {:.0} ms",
-            registered.as_secs_f64() * 1e3
+            "   {variant}: {jobs} jobs registered in {:.0} ms; while measured, {slow} ledger calls \
+             took over 1 ms (slowest {:.1} ms, lock wait included); {}",
+            registered.as_secs_f64() * 1e3,
+            slowest.as_secs_f64() * 1e3,
+            log_report().replace('\n', "\n   ")
         ));
     }
     println!();
@@ -507,31 +769,109 @@ fn bench_job_row(run: &NewRun, now: i64) -> JobRow {
     }
 }
 
-/// Ledger operations per second on one thread for `for_how_long`: claim + finish, and
-/// optionally the job-row upsert the scheduler does after every run.
-fn ledger_loop(store: &SqliteStore, for_how_long: Duration, upsert_job: bool) -> (u64, Duration) {
-    let started = Instant::now();
-    let mut n = 0u64;
-    let offset = if upsert_job { 1 << 40 } else { 0 };
-    while started.elapsed() < for_how_long {
-        for _ in 0..100 {
-            let now = now_ms();
-            let claim = bench_claim(offset + n, now);
-            assert_eq!(store.claim(&claim).expect("claim"), Claim::Claimed);
-            assert!(store.finish(&claim.run_id, &bench_finish(now)).expect("finish"));
-            if upsert_job {
-                store.upsert_job(&bench_job_row(&claim, now)).expect("upsert job");
-            }
-            n += 1;
-        }
+/// One isolated loop's result.
+struct Alone {
+    what: String,
+    ops: u64,
+    wall: Duration,
+    /// Threads the loop ran on (per-op cost = wall x threads / ops).
+    threads: usize,
+    /// CPU the loop used (its thread, or the whole process for the guest pool).
+    cpu: Duration,
+    /// Of which in the kernel, where known.
+    sys: Option<Duration>,
+    /// Per-op wall latency p50 / p99 / max, where measured.
+    latency: Option<(Duration, Duration, Duration)>,
+    /// Calls (or batches) that took over 5 ms.
+    stalls: usize,
+}
+
+impl Alone {
+    fn each_us(&self) -> f64 {
+        self.wall.as_secs_f64() * 1e6 * self.threads as f64 / self.ops as f64
     }
-    (n, started.elapsed())
+    fn per_second(&self) -> f64 {
+        self.ops as f64 / self.wall.as_secs_f64()
+    }
+    fn cpu_us(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.ops as f64
+    }
+}
+
+/// Ledger claim + finish on one thread for `for_how_long`, shaped like the scheduler's
+/// calls; with `upsert_job`, also the job-row write the scheduler does after every run.
+fn ledger_loop(store: &SqliteStore, for_how_long: Duration, upsert_job: bool) -> Alone {
+    let offset = if upsert_job { 1 << 40 } else { 0 };
+    let mut latencies = Vec::new();
+    let (cpu0, started) = (thread_cpu(), Instant::now());
+    while started.elapsed() < for_how_long {
+        let op = Instant::now();
+        let now = now_ms();
+        let claim = bench_claim(offset + latencies.len() as u64, now);
+        assert_eq!(store.claim(&claim).expect("claim"), Claim::Claimed);
+        assert!(store.finish(&claim.run_id, &bench_finish(now)).expect("finish"));
+        if upsert_job {
+            store.upsert_job(&bench_job_row(&claim, now)).expect("upsert job");
+        }
+        latencies.push(op.elapsed());
+    }
+    let (wall, cpu) = (started.elapsed(), thread_cpu().saturating_sub(cpu0));
+    latencies.sort_unstable();
+    let pick = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    Alone {
+        what: if upsert_job {
+            "ledger claim + finish + job upsert, 1 thread".into()
+        } else {
+            "ledger claim + finish, 1 thread".into()
+        },
+        ops: latencies.len() as u64,
+        wall,
+        threads: 1,
+        cpu,
+        sys: None,
+        latency: Some((pick(0.5), pick(0.99), *latencies.last().unwrap())),
+        stalls: latencies.iter().filter(|l| **l > Duration::from_millis(5)).count(),
+    }
+}
+
+/// The same claims and finishes in batches (`claim_many`, then `finish_many`): what a
+/// scheduler that claims a burst together and records completions together would pay.
+fn ledger_batch_loop(store: &SqliteStore, for_how_long: Duration, batch: u64) -> Alone {
+    let offset = 2 << 40;
+    let mut ops = 0u64;
+    let mut latencies = Vec::new();
+    let (cpu0, started) = (thread_cpu(), Instant::now());
+    while started.elapsed() < for_how_long {
+        let op = Instant::now();
+        let now = now_ms();
+        let claims: Vec<NewRun> = (0..batch).map(|i| bench_claim(offset + ops + i, now)).collect();
+        let answers = store.claim_many(&claims).expect("claim batch");
+        assert!(answers.iter().all(|c| *c == Claim::Claimed));
+        let finishes: Vec<(String, RunFinish)> =
+            claims.into_iter().map(|c| (c.run_id, bench_finish(now))).collect();
+        assert!(store.finish_many(&finishes).expect("finish batch").iter().all(|done| *done));
+        ops += batch;
+        latencies.push(op.elapsed());
+    }
+    let (wall, cpu) = (started.elapsed(), thread_cpu().saturating_sub(cpu0));
+    latencies.sort_unstable();
+    let pick = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    Alone {
+        what: format!("ledger claim_many + finish_many, batches of {batch}"),
+        ops,
+        wall,
+        threads: 1,
+        cpu,
+        sys: None,
+        latency: Some((pick(0.5), pick(0.99), *latencies.last().unwrap())),
+        stalls: latencies.iter().filter(|l| **l > Duration::from_millis(5)).count(),
+    }
 }
 
 /// `Runtime::execute` of the no-op probe, `tasks` loops at once on the guest pool.
-fn execute_loop(host: &Host, tasks: usize, for_how_long: Duration) -> (u64, Duration) {
-    let spec = host.def("exec", "").spec.clone();
-    let spec = Arc::new(spec);
+fn execute_loop(host: &Host, tasks: usize, for_how_long: Duration) -> Alone {
+    let spec = Arc::new(host.def("exec", "").spec.clone());
+    let (user0, sys0) = process_user_sys();
     let started = Instant::now();
     let handles: Vec<_> = (0..tasks)
         .map(|_| {
@@ -549,51 +889,166 @@ fn execute_loop(host: &Host, tasks: usize, for_how_long: Duration) -> (u64, Dura
             })
         })
         .collect();
-    let total = handles.into_iter().map(|h| host.guests.block_on(h).expect("execute loop")).sum();
-    (total, started.elapsed())
+    let ops = handles.into_iter().map(|h| host.guests.block_on(h).expect("execute loop")).sum();
+    let wall = started.elapsed();
+    let (user1, sys1) = process_user_sys();
+    let sys = sys1.saturating_sub(sys0);
+    Alone {
+        what: format!("Runtime::execute, {tasks} task(s) on the guest pool"),
+        ops,
+        wall,
+        threads: tasks,
+        cpu: user1.saturating_sub(user0) + sys,
+        sys: Some(sys),
+        latency: None,
+        stalls: 0,
+    }
 }
 
 fn throughput(knobs: &Knobs) {
     let jobs: usize = knob("SANDCRON_BENCH_THROUGHPUT_JOBS", 10_000);
     let jitter: String = knob("SANDCRON_BENCH_THROUGHPUT_JITTER", String::new());
+    let overlaps: String = knob("SANDCRON_BENCH_THROUGHPUT_OVERLAP", "buffer-all".into());
     let seconds = knobs.seconds;
-    let warmup = Duration::from_secs(2);
     println!(
         "\n== 2. durable throughput: {jobs} jobs every = \"1s\"{} (offered {jobs} runs/s), \
-         {} workers, {} cores",
+         {} workers, {} cores, load average {}",
         if jitter.is_empty() { String::new() } else { format!(", jitter = \"{jitter}\"") },
         knobs.workers,
-        cores()
+        cores(),
+        loadavg()
     );
     println!("   store: {}", describe_store(&knobs.dir));
-    let mut host = Host::start(knobs, "throughput");
-    let manifest = if jitter.is_empty() {
-        "every = \"1s\"\n".to_string()
-    } else {
-        format!("every = \"1s\"\njitter = \"{jitter}\"\n")
+
+    // The parts alone first, on an idle host (no jobs), same process and machine.
+    let alone_for = Duration::from_secs((seconds / 5).clamp(1, 3));
+    let alone = {
+        let host = Host::start(knobs, "throughput-alone");
+        let ledger_store = SqliteStore::open(&host.dir.join("ledger-only.db")).expect("open");
+        [
+            execute_loop(&host, 1, alone_for),
+            execute_loop(&host, cores(), alone_for),
+            ledger_loop(&ledger_store, alone_for, false),
+            ledger_loop(&ledger_store, alone_for, true),
+            ledger_batch_loop(&ledger_store, alone_for, 64),
+        ]
     };
+
+    let mut summary = Vec::new();
+    for overlap in overlaps.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        summary.push((overlap.to_string(), throughput_run(knobs, jobs, &jitter, overlap)));
+    }
+
+    println!(
+        "\n   the parts alone ({:.0} s each, on an idle host, same process):",
+        alone_for.as_secs_f64()
+    );
+    println!(
+        "   {:<50} {:>9} {:>10} {:>10} {:>9}   latency (per call or batch) p50 / p99 / max",
+        "loop", "per s", "µs each", "cpu µs", "sys %"
+    );
+    for a in &alone {
+        let sys = a.sys.map_or("-".into(), |s| {
+            format!("{:.0}%", s.as_secs_f64() * 100.0 / a.cpu.as_secs_f64().max(1e-9))
+        });
+        let latency = a.latency.map_or(String::new(), |(p50, p99, max)| {
+            format!(
+                "{:.0} µs / {:.0} µs / {:.1} ms; {} over 5 ms",
+                p50.as_secs_f64() * 1e6,
+                p99.as_secs_f64() * 1e6,
+                max.as_secs_f64() * 1e3,
+                a.stalls
+            )
+        });
+        println!(
+            "   {:<50} {:>9.0} {:>10.1} {:>10.1} {:>9}   {latency}",
+            a.what,
+            a.per_second(),
+            a.each_us(),
+            a.cpu_us(),
+            sys
+        );
+    }
+
+    println!("\n   summary (goal >= 10000 succeeded runs/s on 2 cores):");
+    println!(
+        "   {:<12} {:>10} {:>10} {:>8} {:>12} {:>14} {:>12}",
+        "overlap", "runs/s", "skipped/s", "CPU %", "CPU µs/run", "ledger µs/run", "lag p99 ms"
+    );
+    for (overlap, r) in &summary {
+        println!(
+            "   {overlap:<12} {:>10.0} {:>10.0} {:>7.0}% {:>12.0} {:>14.0} {:>12}",
+            r.rate,
+            r.skipped,
+            r.busy * 100.0,
+            r.cpu_us,
+            r.ledger_us,
+            r.lag_p99
+        );
+    }
+    println!(
+        "   ceilings alone: execute on {} threads {:.0}/s; store serial, one commit per call \
+         (claim + finish + job upsert) {:.0}/s; store batched by 64 {:.0}/s",
+        cores(),
+        alone[1].per_second(),
+        alone[3].per_second(),
+        alone[4].per_second()
+    );
+}
+
+/// One throughput measurement's headline figures.
+struct Throughput {
+    rate: f64,
+    skipped: f64,
+    busy: f64,
+    cpu_us: f64,
+    ledger_us: f64,
+    lag_p99: i64,
+}
+
+fn throughput_run(knobs: &Knobs, jobs: usize, jitter: &str, overlap: &str) -> Throughput {
+    let seconds = knobs.seconds;
+    let warmup = Duration::from_secs(2);
+    let why = match overlap {
+        "buffer-all" => "a slot that finds its job busy waits in memory: every due slot runs",
+        "skip" => "the default: a slot that finds its job busy is recorded as skipped",
+        _ => "",
+    };
+    println!("\n   --- overlap = \"{overlap}\" ({why})");
+    let mut host = Host::start(knobs, &format!("throughput-{overlap}"));
+    let mut manifest = format!("every = \"1s\"\noverlap = \"{overlap}\"\n");
+    if !jitter.is_empty() {
+        manifest.push_str(&format!("jitter = \"{jitter}\"\n"));
+    }
     let defs: Vec<Arc<JobDef>> =
         (0..jobs).map(|i| host.def(&format!("tp-{i:05}"), &manifest)).collect();
     let registered = host.register(&defs);
     std::thread::sleep(warmup);
-    let (cpu0, t0, wall0) = (CpuSnapshot::take(), now_ms(), Instant::now());
+    let _ = log_report();
+    let (cpu0, calls0, us0) = (CpuSnapshot::take(), host.timed.snapshot(), process_user_sys());
+    let (t0, wall0) = (now_ms(), Instant::now());
     std::thread::sleep(Duration::from_secs(seconds));
-    let (cpu1, t1, wall) = (CpuSnapshot::take(), now_ms(), wall0.elapsed());
+    let (cpu1, calls1, us1) = (CpuSnapshot::take(), host.timed.snapshot(), process_user_sys());
+    let (t1, wall) = (now_ms(), wall0.elapsed());
+    let logs = log_report();
+    let upsert = host.upsert_latency("every = \"1h\"\n", Duration::from_secs(20));
     host.shut_down();
     let cpu = cpu1.since(&cpu0);
+    let sys = us1.1.saturating_sub(us0.1);
     let runs = host.all_runs();
     let in_window = |at: Option<i64>| at.is_some_and(|at| (t0..t1).contains(&at));
     let succeeded = runs
         .iter()
         .filter(|r| r.status == RunStatus::Succeeded && in_window(r.finished_at_ms))
         .count();
+    let skipped = runs
+        .iter()
+        .filter(|r| r.status == RunStatus::Skipped && (t0..t1).contains(&r.scheduled_at_ms))
+        .count();
     let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
     for run in runs.iter().filter(|r| (t0..t1).contains(&r.scheduled_at_ms)) {
-        let key = if run.reason.is_empty() {
-            run.status.to_string()
-        } else {
-            format!("{} ({})", run.status, run.reason)
-        };
+        let key = format!("{} {}", run.status, run.reason).trim().to_string();
+        let key = if run.trigger == "schedule" { key } else { format!("{key} [{}]", run.trigger) };
         *by_status.entry(key).or_default() += 1;
     }
     let mut lags: Vec<i64> = runs
@@ -609,88 +1064,80 @@ fn throughput(knobs: &Knobs) {
         registered.as_secs_f64(),
         warmup.as_secs_f64()
     );
-    println!("\n   in the scheduler (ledger on):");
     println!(
-        "   {:<46} {:>9.0} runs/s   (goal >= 10000/s; {succeeded} runs)",
-        "succeeded runs finished in the window", rate
+        "   {:<50} {:>9.0} /s   ({succeeded} runs)",
+        "SUCCEEDED RUNS finished in the window", rate
     );
     for (status, count) in &by_status {
-        println!("   {:<46} {:>9.0} /s", format!("slots due in the window: {status}"), {
-            *count as f64 / window
-        });
+        let label = format!("slots due in the window: {status}");
+        println!("   {label:<50} {:>9.0} /s", *count as f64 / window);
     }
-    println!("   {:<46} p50 {lag50} / p99 {lag99} / max {lagmax} ms", "start lag (started - due)");
+    println!("   {:<50} p50 {lag50} / p99 {lag99} / max {lagmax} ms", "start lag (started - due)");
+    println!("   log: {}", logs.replace('\n', "\n   "));
+    println!(
+        "   {:<50} {}",
+        "one more job upserted under this load, taken in",
+        upsert
+            .map_or("NOT within 20 s".into(), |d| format!("after {:.0} ms", d.as_secs_f64() * 1e3))
+    );
 
-    // CPU per run, by thread, during the window.
     let per_run = |t: Duration| t.as_secs_f64() * 1e6 / succeeded.max(1) as f64;
     let busy = cpu.total.as_secs_f64() / (wall.as_secs_f64() * cores() as f64);
     println!(
-        "\n   CPU in the window ({:.0}% of {} cores busy):   {:>10} {:>12}",
+        "\n   CPU in the window: {:.0}% of {} cores busy, {:.0}% of it in the kernel",
         busy * 100.0,
         cores(),
-        "cpu s",
-        "µs per run"
+        sys.as_secs_f64() * 100.0 / cpu.total.as_secs_f64().max(1e-9)
     );
+    println!("   {:<50} {:>9} {:>12}", "thread group", "cpu s", "µs per run");
     let named: Duration = cpu.groups.values().sum();
-    for (group, t) in &cpu.groups {
-        println!("   {group:<46} {:>10.2} {:>12.1}", t.as_secs_f64(), per_run(*t));
-    }
     let exited = cpu.total.saturating_sub(named);
-    println!(
-        "   {:<46} {:>10.2} {:>12.1}",
-        "exited threads / rounding (process total - above)",
-        exited.as_secs_f64(),
-        per_run(exited)
-    );
-    println!(
-        "   {:<46} {:>10.2} {:>12.1}",
-        "process total",
-        cpu.total.as_secs_f64(),
-        per_run(cpu.total)
-    );
-
-    // The parts alone, same process, same machine, scheduler stopped.
-    let alone = Duration::from_secs((seconds / 5).clamp(1, 3));
-    let threads = cores();
-    let (n1, d1) = execute_loop(&host, 1, alone);
-    let (nn, dn) = execute_loop(&host, threads, alone);
-    let ledger_store = SqliteStore::open(&host.dir.join("ledger-only.db")).expect("open");
-    let (p, dp) = ledger_loop(&ledger_store, alone, false);
-    let (q, dq) = ledger_loop(&ledger_store, alone, true);
-    let us = |n: u64, d: Duration, par: usize| d.as_secs_f64() * 1e6 * par as f64 / n as f64;
-    let per_s = |n: u64, d: Duration| n as f64 / d.as_secs_f64();
-    println!("\n   the parts alone ({:.0} s each, scheduler stopped):", alone.as_secs_f64());
-    println!("   {:<46} {:>12} {:>12}", "", "µs each", "per second");
-    let rows = [
-        ("Runtime::execute, 1 task", us(n1, d1, 1), per_s(n1, d1)),
-        (
-            &*format!("Runtime::execute, {threads} tasks (all guest threads)"),
-            us(nn, dn, threads),
-            per_s(nn, dn),
-        ),
-        ("ledger claim + finish, 1 thread", us(p, dp, 1), per_s(p, dp)),
-        ("ledger claim + finish + job upsert, 1 thread", us(q, dq, 1), per_s(q, dq)),
+    let groups = cpu.groups.iter().map(|(g, t)| (g.to_string(), *t));
+    let extra = [
+        ("exited threads / tick rounding".to_string(), exited),
+        ("process total".to_string(), cpu.total),
     ];
-    for (what, each, rate) in rows {
-        println!("   {what:<46} {each:>12.1} {rate:>12.0}");
+    for (group, t) in groups.chain(extra) {
+        println!("   {group:<50} {:>9.2} {:>12.1}", t.as_secs_f64(), per_run(t));
     }
-    let execute_us = us(nn, dn, threads);
-    let store_us = us(q, dq, 1);
-    let total_us = per_run(cpu.total);
+
+    println!("\n   time inside the ledger in the window (wall, lock wait included):");
     println!(
-        "\n   per run: {total_us:.0} µs of CPU in the scheduler, of which execute alone ~{execute_us:.0} \
-         µs and the store alone ~{store_us:.0} µs; the remaining ~{:.0} µs is scheduling \
-         (actor loop, task spawn, channels, semaphores, timers) and contention",
-        (total_us - execute_us - store_us).max(0.0)
+        "   {:<14} {:>9} {:>10} {:>12} {:>10} {:>9} {:>10}",
+        "call", "calls/s", "µs each", "µs per run", "max ms", ">1 ms", "busy %"
     );
+    let mut ledger_us = 0.0;
+    for (before, after) in calls0.iter().zip(&calls1) {
+        let count = after.1 - before.1;
+        if count == 0 {
+            continue;
+        }
+        let total = after.2.saturating_sub(before.2);
+        ledger_us += per_run(total);
+        println!(
+            "   {:<14} {:>9.0} {:>10.1} {:>12.1} {:>10.1} {:>9} {:>9.0}%",
+            after.0,
+            count as f64 / window,
+            total.as_secs_f64() * 1e6 / count as f64,
+            per_run(total),
+            after.3.as_secs_f64() * 1e3,
+            after.4 - before.4,
+            total.as_secs_f64() * 100.0 / wall.as_secs_f64()
+        );
+    }
     println!(
-        "   ceilings on {} cores: CPU {:.0} runs/s (2 x 1e6 / {total_us:.0} µs); execute alone \
-         {:.0}/s; store alone (one connection, serial) {:.0}/s",
-        cores(),
-        cores() as f64 * 1e6 / total_us,
-        per_s(nn, dn),
-        per_s(q, dq)
+        "   {:<14} {:>9} {:>10} {:>12.1}   (one connection behind one lock: a busy % sum \
+         over 100% means callers queue for it)",
+        "all", "", "", ledger_us
     );
+    Throughput {
+        rate,
+        skipped: skipped as f64 / window,
+        busy,
+        cpu_us: per_run(cpu.total),
+        ledger_us,
+        lag_p99: lag99,
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -730,17 +1177,17 @@ fn memory(knobs: &Knobs) {
     println!("   store: {}", describe_store(&knobs.dir));
     let host = Host::start(knobs, "memory");
     std::thread::sleep(Duration::from_millis(300));
-    let rss0 = rss_mib();
+    let rss0 = status_mib("VmRSS");
     let started = Instant::now();
     let defs: Vec<Arc<JobDef>> =
         (0..jobs).map(|i| host.def(&format!("mem-{i:06}"), &manifest(i))).collect();
     let built = started.elapsed();
-    let rss1 = rss_mib();
+    let rss1 = status_mib("VmRSS");
     let registered = host.register(&defs);
     std::thread::sleep(Duration::from_millis(300));
-    let rss2 = rss_mib();
+    let rss2 = status_mib("VmRSS");
     drop(defs);
-    let rss3 = rss_mib();
+    let rss3 = status_mib("VmRSS");
     let runs = host.all_runs().len();
     println!("\n   {:<52} {:>10} {:>10}", "stage", "VmRSS MiB", "delta");
     let rows = [
@@ -755,11 +1202,13 @@ fn memory(knobs: &Knobs) {
         previous = rss;
     }
     println!(
-        "\n   per schedule: {:.2} KiB (JobDef {:.2} KiB + scheduler {:.2} KiB); peak {:.1} MB",
+        "\n   per schedule: {:.2} KiB (JobDef {:.2} KiB + scheduler {:.2} KiB); host RSS \
+         {:.1} MB = {rss2:.1} MiB, peak (VmHWM) {:.1} MiB",
         (rss2 - rss0) * 1024.0 / jobs as f64,
         (rss1 - rss0) * 1024.0 / jobs as f64,
         (rss2 - rss1) * 1024.0 / jobs as f64,
-        rss2.max(rss3) * 1.048_576
+        rss2 * 1.048_576,
+        status_mib("VmHWM")
     );
     println!(
         "   built in {:.1} s, registered (scheduler upserts) in {:.1} s ({:.0} jobs/s); runs \
@@ -805,7 +1254,8 @@ fn main() {
     let filter = std::env::var("SANDCRON_LOG").unwrap_or_else(|_| "warn".into());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
+        .with_writer(|| LogTally)
+        .with_ansi(false)
         .init();
     let knobs = Knobs::from_env();
     for part in parts.split(',').map(str::trim).filter(|p| !p.is_empty()) {
