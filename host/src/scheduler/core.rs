@@ -101,18 +101,25 @@ pub async fn run(
     loop {
         let now = scheduler.services.clock.now_ms();
         scheduler.fire_due(now);
-        let wait = scheduler.queue.next_due_ms().map_or(MAX_SLEEP, |due| {
-            Duration::from_millis((due - now).clamp(0, MAX_SLEEP.as_millis() as i64) as u64)
-        });
+        let until_due = scheduler.queue.next_due_ms().map_or(i64::MAX, |due| due - now);
+        // tokio's timer rounds sleeps up to whole milliseconds: sleep until just before the
+        // slot, then poll the clock (yielding) for the last millisecond or two.
+        let (wait, close) = match until_due {
+            ..=2 => (Duration::ZERO, true),
+            ms => (Duration::from_millis((ms - 2).min(MAX_SLEEP.as_millis() as i64) as u64), false),
+        };
         tokio::select! {
             biased;
             () = &mut shutdown => break,
-            Some(done) = done_rx.recv() => scheduler.on_done(done),
+            // Job changes first: completions are frequent under load, changes are rare and
+            // must not starve (hot reload within a second, R5).
             event = events.recv(), if events_open => match event {
                 Some(event) => scheduler.on_event(event),
                 None => events_open = false,
             },
-            () = tokio::time::sleep(wait) => {}
+            Some(done) = done_rx.recv() => scheduler.on_done(done),
+            () = tokio::task::yield_now(), if close => {}
+            () = tokio::time::sleep(wait), if !close => {}
         }
     }
     scheduler.shut_down(&mut done_rx).await;
@@ -286,7 +293,9 @@ impl Scheduler {
                 entry.def.spec.timing.schedule.as_ref().expect("queued slots have a schedule");
             let mut due = vec![first_slot_ms];
             let mut next = schedule.next_after(to_utc(first_slot_ms)).map(|t| t.timestamp_millis());
-            while let Some(slot) = next.filter(|&s| s <= now && due.len() < MAX_DUE_SLOTS) {
+            // A slot is due when its fire time (slot + jitter) has come, not its nominal time.
+            let fired = |s: i64| s + self.jitter_ms(entry, s) <= now;
+            while let Some(slot) = next.filter(|&s| fired(s) && due.len() < MAX_DUE_SLOTS) {
                 due.push(slot);
                 next = schedule.next_after(to_utc(slot)).map(|t| t.timestamp_millis());
             }
@@ -337,10 +346,15 @@ impl Scheduler {
     /// Applies the deadline, breaker and overlap policies to one slot, then starts it,
     /// buffers it, or records why not.
     fn start_slot(&mut self, name: &str, slot_ms: i64, trigger: TriggerKind, now: i64) {
+        // The run is scheduled for the slot's fire time: its instant plus its jitter.
+        let Some(fire_ms) = self.jobs.get(name).map(|e| slot_ms + self.jitter_ms(e, slot_ms))
+        else {
+            return;
+        };
         let Some(entry) = self.jobs.get_mut(name) else { return };
         let timing = &entry.def.spec.timing;
         if let Some(deadline) = timing.starting_deadline {
-            if now - slot_ms > deadline.as_millis() as i64 {
+            if now - fire_ms > deadline.as_millis() as i64 {
                 self.record_slots(name, &[slot_ms], RunStatus::Missed, "missed:deadline");
                 return;
             }
@@ -387,7 +401,7 @@ impl Scheduler {
             Admission::Run => {}
         }
         let key = slot_key(name, slot_ms);
-        self.dispatch(name, Some(slot_ms), slot_ms, 1, trigger, key, None);
+        self.dispatch(name, Some(slot_ms), fire_ms, 1, trigger, key, None);
     }
 
     fn on_retry(&mut self, plan: RetryPlan, now: i64) {
@@ -468,6 +482,8 @@ impl Scheduler {
         } else if !done.taken {
             // The slot's last word: it succeeded, or failed with no retry left.
             let policy = entry.def.spec.breaker.clone();
+            let (breaker_before, version_before) =
+                (entry.breaker.clone(), entry.def.version.clone());
             if let Some(state) = entry.breaker.record(done.succeeded, now, policy.as_ref()) {
                 match state {
                     BreakerState::Open { until_ms } => {
@@ -480,7 +496,15 @@ impl Scheduler {
                 }
             }
             self.check_rollback(&done.job, &done.version, done.succeeded);
-            self.persist_job(&done.job);
+            // The job's record changes only with the breaker or a rollback: most runs
+            // succeed after a success, and skipping the write saves a commit per run.
+            let changed = self
+                .jobs
+                .get(&done.job)
+                .is_some_and(|e| e.breaker != breaker_before || e.def.version != version_before);
+            if changed {
+                self.persist_job(&done.job);
+            }
         }
         self.drain_waiting(&done.job, now);
     }

@@ -7,6 +7,7 @@
 //! The store depends on no other part of the crate; times cross it as `i64` milliseconds
 //! since the Unix epoch.
 
+mod checkpoint;
 mod ledger;
 mod sqlite;
 mod sqlite_ledger;

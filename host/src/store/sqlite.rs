@@ -76,11 +76,17 @@ const MIGRATIONS: &[&str] = &[
 /// The embedded store.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Checkpoints in the background for the serving store; `None` for CLI readers.
+    _checkpointer: Option<super::checkpoint::Checkpointer>,
 }
 
 /// Enough cached statements for every ledger and state query plus the `runs` filter shapes,
 /// so the hot claim and finish statements are never evicted and re-prepared.
 const STATEMENT_CACHE: usize = 64;
+
+/// With the background checkpointer running, the automatic checkpoint only bounds the WAL
+/// (64 MiB of 4 KiB pages) in case the background thread cannot keep up.
+const WAL_FALLBACK_CHECKPOINT_PAGES: u32 = 16_384;
 
 /// WAL pages between automatic checkpoints (SQLite's default is 1000): each checkpoint
 /// fsyncs, so fewer, larger ones roughly double claim + finish throughput on a slow disk,
@@ -98,7 +104,15 @@ impl SqliteStore {
         }
         let conn = Connection::open(path)
             .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
-        Self::configure(conn, path)
+        let mut store = Self::configure(conn, path)?;
+        // Checkpoints move to a background connection; the automatic one stays as a bound.
+        store._checkpointer = super::checkpoint::Checkpointer::start(path);
+        if store._checkpointer.is_some() {
+            let conn = store.conn();
+            conn.pragma_update(None, "wal_autocheckpoint", WAL_FALLBACK_CHECKPOINT_PAGES)
+                .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
+        }
+        Ok(store)
     }
 
     /// Opens the existing database at `path`, for commands that read while a host may be
@@ -127,7 +141,7 @@ impl SqliteStore {
             .map_err(open_err)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         migrate(&mut conn).map_err(open_err)?;
-        Ok(SqliteStore { conn: Mutex::new(conn) })
+        Ok(SqliteStore { conn: Mutex::new(conn), _checkpointer: None })
     }
 
     pub(super) fn conn(&self) -> MutexGuard<'_, Connection> {

@@ -1,0 +1,58 @@
+//! Background WAL checkpoints for the serving store.
+//!
+//! SQLite's automatic checkpoint runs inside whichever commit crosses the threshold, and
+//! it fsyncs: measured here, 15-60 ms stalls while that commit holds the store's only
+//! connection lock, so every claim behind it waits (benches/scheduler.rs). This thread
+//! checkpoints PASSIVE-ly from its own connection instead: it never blocks writers, and a
+//! WAL fully copied back lets the next write restart it from the beginning. The automatic
+//! checkpoint stays on with a high threshold, as a bound if this thread falls behind.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+/// How often the background connection checkpoints.
+const INTERVAL: Duration = Duration::from_millis(250);
+
+/// Stops and joins the checkpoint thread when dropped.
+pub(crate) struct Checkpointer {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// Starts checkpointing the database at `path`; `None` if a connection cannot be opened
+    /// (the automatic checkpoint then does the work, as before).
+    pub(crate) fn start(path: &Path) -> Option<Self> {
+        let conn = Connection::open(path).ok()?;
+        conn.busy_timeout(Duration::from_secs(1)).ok()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("sandcron-checkpoint".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(INTERVAL);
+                    let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    if let Err(err) = result {
+                        tracing::debug!("background checkpoint: {err}");
+                    }
+                }
+            })
+            .ok()?;
+        Some(Checkpointer { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
