@@ -20,9 +20,11 @@ use crate::job::TriggerKind;
 use crate::schedule::jitter_delay;
 use crate::store::{JobRow, NewRun, RunStatus};
 
-/// A slot this late (past its fire time) still runs as an ordinary on-time run; older due
-/// slots went unnoticed (downtime, clock jump) and go through the misfire policy.
+/// Slots due more than this before the host started were passed over by downtime.
 const ON_TIME_SLACK_MS: i64 = 1_000;
+/// The wall clock moving this much more than the monotonic clock between two loop turns
+/// is a forward jump (NTP step, suspend): the slots it skipped go through misfire (S2).
+const JUMP_THRESHOLD_MS: i64 = 1_000;
 /// Most due slots examined for one job in one pass (bounds work after long downtime).
 const MAX_DUE_SLOTS: usize = 100_000;
 /// A retry that comes due while the job still runs waits this long and checks again.
@@ -72,6 +74,11 @@ struct Scheduler {
     parked: HashMap<String, Vec<(i64, RetryPlan)>>,
     next_run_key: u64,
     next_generation: u64,
+    /// Slots whose fire time is before this were passed over by a discontinuity — downtime
+    /// before this host started, or a forward wall-clock jump — and go through the misfire
+    /// policy. Later due slots are merely late (a busy host) and run under the usual
+    /// policies; treating lateness as a misfire would make an overloaded host worse.
+    passed_over_before_ms: i64,
     done_tx: mpsc::UnboundedSender<RunDone>,
 }
 
@@ -84,6 +91,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+    let started_ms = services.clock.now_ms();
     let mut scheduler = Scheduler {
         workers: Arc::new(Semaphore::new(config.workers.max(1))),
         config,
@@ -93,13 +101,30 @@ pub async fn run(
         parked: HashMap::new(),
         next_run_key: 0,
         next_generation: 0,
+        passed_over_before_ms: started_ms - ON_TIME_SLACK_MS,
         done_tx,
     };
     scheduler.recover();
     tokio::pin!(shutdown);
     let mut events_open = true;
+    let (mut last_wall, mut last_mono) = (scheduler.now(), std::time::Instant::now());
     loop {
         let now = scheduler.services.clock.now_ms();
+        let mono = std::time::Instant::now();
+        let drift = (now - last_wall) - mono.duration_since(last_mono).as_millis() as i64;
+        if drift > JUMP_THRESHOLD_MS {
+            tracing::warn!(
+                jump_ms = drift,
+                "wall clock jumped forward; skipped slots go through the misfire policy"
+            );
+            scheduler.passed_over_before_ms = now - ON_TIME_SLACK_MS;
+        } else if drift < -JUMP_THRESHOLD_MS {
+            tracing::warn!(
+                jump_ms = drift,
+                "wall clock jumped back; slots already claimed will not run again"
+            );
+        }
+        (last_wall, last_mono) = (now, mono);
         scheduler.fire_due(now);
         let until_due = scheduler.queue.next_due_ms().map_or(i64::MAX, |due| due - now);
         // tokio's timer rounds sleeps up to whole milliseconds: sleep until just before the
@@ -303,10 +328,9 @@ impl Scheduler {
         };
         let entry = &self.jobs[name];
         let timing = &entry.def.spec.timing;
-        let last = *due.last().expect("at least the first slot");
-        let on_time =
-            (now - last - self.jitter_ms(entry, last) <= ON_TIME_SLACK_MS).then_some(last);
-        let passed_over = &due[..due.len() - usize::from(on_time.is_some())];
+        let split =
+            due.partition_point(|&s| s + self.jitter_ms(entry, s) < self.passed_over_before_ms);
+        let (passed_over, late_or_on_time) = due.split_at(split);
         if !passed_over.is_empty() {
             let window_start = now - timing.catchup_window.as_millis() as i64;
             let in_window: Vec<i64> =
@@ -326,13 +350,18 @@ impl Scheduler {
                     .into_iter()
                     .map(|slot_ms| Waiting { slot_ms, trigger: TriggerKind::CatchUp });
                 entry.waiting.extend(catch_ups);
-                if let Some(slot_ms) = on_time {
-                    entry.waiting.push_back(Waiting { slot_ms, trigger: TriggerKind::Schedule });
-                }
+                let current = late_or_on_time
+                    .iter()
+                    .map(|&slot_ms| Waiting { slot_ms, trigger: TriggerKind::Schedule });
+                entry.waiting.extend(current);
             }
             self.drain_waiting(name, now);
-        } else if let Some(slot) = on_time {
-            self.start_slot(name, slot, TriggerKind::Schedule, now);
+        } else {
+            // Usually one slot; several only when the host fell behind, and then the overlap
+            // policy decides (skip records them, buffer policies queue them).
+            for &slot in late_or_on_time {
+                self.start_slot(name, slot, TriggerKind::Schedule, now);
+            }
         }
         if let (Some(next), Some(entry)) = (next, self.jobs.get(name)) {
             let fire = next + self.jitter_ms(entry, next);
