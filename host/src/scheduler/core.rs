@@ -13,6 +13,7 @@ use super::policy::{
     Admission, Breaker, BreakerState, OverlapDecision, decide_overlap, plan_misfire,
 };
 use super::queue::{Due, RetryPlan, TimerQueue};
+use super::recorder::Recorder;
 use super::run::{Interrupt, RunDone, RunOrder, run_one, trigger_word};
 use super::{JobDef, JobEvent, SchedulerConfig, Services};
 use crate::config::Overlap;
@@ -80,6 +81,8 @@ struct Scheduler {
     /// policies; treating lateness as a misfire would make an overloaded host worse.
     passed_over_before_ms: i64,
     done_tx: mpsc::UnboundedSender<RunDone>,
+    /// Batches claims and finishes into few commits (one writer thread).
+    recorder: Recorder,
 }
 
 /// Runs the scheduler until `shutdown` resolves, then stops claiming, lets running jobs
@@ -92,6 +95,13 @@ pub async fn run(
 ) {
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let started_ms = services.clock.now_ms();
+    let recorder = match Recorder::start(services.ledger.clone()) {
+        Ok(recorder) => recorder,
+        Err(err) => {
+            tracing::error!("cannot start the store writer thread: {err}; not scheduling");
+            return;
+        }
+    };
     let mut scheduler = Scheduler {
         workers: Arc::new(Semaphore::new(config.workers.max(1))),
         config,
@@ -103,6 +113,7 @@ pub async fn run(
         next_generation: 0,
         passed_over_before_ms: started_ms - ON_TIME_SLACK_MS,
         done_tx,
+        recorder,
     };
     scheduler.recover();
     tokio::pin!(shutdown);
@@ -496,6 +507,7 @@ impl Scheduler {
         self.config.guests.spawn(run_one(
             order,
             self.services.clone(),
+            self.recorder.clone(),
             self.workers.clone(),
             cancel_rx,
             self.done_tx.clone(),

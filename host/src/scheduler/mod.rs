@@ -7,6 +7,7 @@
 //! - `queue`: the timer queue (a heap of due times, O(log n) per fire).
 //! - `policy`: overlap, misfire, retry and breaker rules as pure functions.
 //! - `run`: one attempt from durable claim to recorded outcome, on the guest pool.
+//! - `recorder`: the store writer thread that batches claims and finishes.
 //! - `clock`: wall-clock time behind a trait.
 //!
 //! # Design decision
@@ -20,6 +21,7 @@ mod clock;
 mod core;
 mod policy;
 mod queue;
+mod recorder;
 mod run;
 
 use std::sync::Arc;

@@ -11,6 +11,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::policy::retry_delay;
+use super::recorder::Recorder;
 use super::{JobDef, Services};
 use crate::job::{RunOutcome, RunRequest, TriggerKind};
 use crate::store::{Claim, NewRun, RunFinish, RunStatus};
@@ -100,6 +101,7 @@ async fn interrupted(cancel: &mut watch::Receiver<Option<Interrupt>>) -> Interru
 pub(crate) async fn run_one(
     order: RunOrder,
     services: Arc<Services>,
+    recorder: Recorder,
     workers: Arc<Semaphore>,
     mut cancel: watch::Receiver<Option<Interrupt>>,
     done: mpsc::UnboundedSender<RunDone>,
@@ -143,7 +145,7 @@ pub(crate) async fn run_one(
         reason,
         started_at_ms: (!too_late).then_some(started_ms),
     };
-    match services.ledger.claim(&claim) {
+    match recorder.claim(claim).await {
         Ok(Claim::Claimed) => {}
         Ok(Claim::Taken) => {
             tracing::info!(job = %job, slot = ?order.slot_ms, attempt = order.attempt, "slot already claimed elsewhere; not starting");
@@ -226,9 +228,6 @@ pub(crate) async fn run_one(
             retry_at_ms: next_attempt(interrupt.retry).map(|_| finished_ms),
         },
     };
-    if let Err(err) = services.ledger.finish(&run_id, &finish) {
-        tracing::error!(job = %job, run = %run_id, "cannot record the end of the run: {err}");
-    }
     tracing::info!(job = %job, run = %run_id, status = finish.status.as_str(), reason = %finish.reason, duration_ms = finish.duration_ms, "run finished");
     if let Some(retry_at) = finish.retry_at_ms {
         report.retry_at_ms = Some(retry_at);
@@ -240,5 +239,12 @@ pub(crate) async fn run_one(
             idempotency_key: order.idempotency_key.clone(),
         });
     }
-    let _ = done.send(report);
+    // The scheduler hears of the end only once it is recorded, so a retry it plans is
+    // always backed by the failed attempt's row.
+    recorder.finish(run_id.clone(), finish, move |recorded| {
+        if let Err(err) = recorded {
+            tracing::error!(job = %job, run = %run_id, "cannot record the end of the run: {err}");
+        }
+        let _ = done.send(report);
+    });
 }

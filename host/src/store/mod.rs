@@ -20,6 +20,9 @@ pub use sqlite::SqliteStore;
 /// A storage failure, with what was being done.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The store writer thread has stopped (the host is shutting down).
+    #[error("the store writer has stopped")]
+    Closed,
     /// The database could not be opened or migrated.
     #[error("cannot open store {path}: {source}")]
     Open {
