@@ -138,7 +138,12 @@ impl Task {
             }
         };
         let loaded = catch_unwind(AssertUnwindSafe(|| {
-            loader.load(&self.name, &wasm, manifest.map(|text| (toml_path.as_path(), text)))
+            loader.load(
+                &self.name,
+                &version,
+                &wasm,
+                manifest.map(|text| (toml_path.as_path(), text)),
+            )
         }))
         .unwrap_or_else(|payload| {
             let message = payload

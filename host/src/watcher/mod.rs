@@ -59,13 +59,15 @@ pub trait JobLoader: Send + Sync + 'static {
     /// The loaded, ready-to-schedule job.
     type Job: Send + Sync + 'static;
 
-    /// Validate + compile. `manifest` is `None` when there is no `NAME.toml`, else its path
-    /// and text. `Err` is a human message that already names the file and line where it can
+    /// Validate + compile. `version` is the job's content hash (the one reported in the
+    /// change), so the job can carry it. `manifest` is `None` when there is no `NAME.toml`,
+    /// else its path and text. `Err` is a human message that already names the file and line where it can
     /// (e.g. "jobs/x.toml:3:1: unknown field `memroy`"). May block for seconds; it is called
     /// on a worker thread, with no lock held, never twice at once for the same name.
     fn load(
         &self,
         name: &str,
+        version: &str,
         wasm: &[u8],
         manifest: Option<(&Path, &str)>,
     ) -> Result<Self::Job, String>;

@@ -71,6 +71,7 @@ impl JobLoader for FakeLoader {
     fn load(
         &self,
         name: &str,
+        _version: &str,
         wasm: &[u8],
         manifest: Option<(&Path, &str)>,
     ) -> Result<FakeJob, String> {
