@@ -73,9 +73,7 @@ fn owner_id() -> String {
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "host".into());
-    let started = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
+    let started = crate::job::unix_ms(std::time::SystemTime::now());
     format!("{host}-{}-{started}", std::process::id())
 }
 

@@ -11,6 +11,12 @@ use serde::{Serialize, Serializer};
 
 use crate::config::ByteSize;
 
+/// `t` in milliseconds since the Unix epoch (0 for times before it): the one conversion
+/// the runtime, store and host use for recorded times.
+pub fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 /// Why a run was started (mirrors the WIT `trigger-kind`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -21,7 +21,7 @@ use super::host::{HostCtx, LogBuffer, LogLine};
 use super::limits::MemoryLimiter;
 use super::load::{LoadedJob, Prepared};
 use crate::config::{ByteSize, JobSpec};
-use crate::job::{LimitKind, RunOutcome, RunReport, RunRequest, TriggerKind};
+use crate::job::{LimitKind, RunOutcome, RunReport, RunRequest, TriggerKind, unix_ms};
 use crate::store::StateStore;
 
 /// How the guest's code finished, before classification.
@@ -131,7 +131,7 @@ impl Runtime {
         let stderr_text = String::from_utf8_lossy(&stderr.bytes).into_owned();
         for line in stderr_text.lines() {
             logs.push(LogLine {
-                at_ms: ms_since_epoch(SystemTime::now()),
+                at_ms: unix_ms(SystemTime::now()),
                 level: "stderr",
                 message: line.to_string(),
                 fields: vec![],
@@ -153,7 +153,7 @@ impl Runtime {
         };
         RunReport {
             outcome,
-            started_at_ms: ms_since_epoch(started_at),
+            started_at_ms: unix_ms(started_at),
             duration,
             fuel_used: fuel_budget.unwrap_or(u64::MAX).saturating_sub(fuel_left),
             peak_memory: limiter.peak() as u64,
@@ -217,8 +217,8 @@ fn run_context(
         job_version: job.content_hash.clone(),
         run_id: request.run_id.clone(),
         idempotency_key: request.idempotency_key.clone(),
-        scheduled_at_ms: ms_since_epoch(request.scheduled_at),
-        started_at_ms: ms_since_epoch(started_at),
+        scheduled_at_ms: unix_ms(request.scheduled_at),
+        started_at_ms: unix_ms(started_at),
         attempt: request.attempt,
         trigger: match request.trigger {
             TriggerKind::Schedule => WitTrigger::Schedule,
@@ -298,7 +298,7 @@ fn panic_text(stderr: &str) -> Option<String> {
 fn failed_before_start(started_at: SystemTime, message: String) -> RunReport {
     RunReport {
         outcome: RunOutcome::HostError { message },
-        started_at_ms: ms_since_epoch(started_at),
+        started_at_ms: unix_ms(started_at),
         duration: Duration::ZERO,
         fuel_used: 0,
         peak_memory: 0,
@@ -321,10 +321,6 @@ fn cap_text(mut text: String, cap: usize) -> String {
         text.push_str(&format!("… [{dropped} bytes truncated]"));
     }
     text
-}
-
-pub(crate) fn ms_since_epoch(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

@@ -12,7 +12,11 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use std::time::SystemTime;
+
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+
+use crate::job::unix_ms;
 
 use super::{StateStore, StateUsage, StoreError};
 
@@ -170,12 +174,6 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     tx.commit()
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 impl StateStore for SqliteStore {
     fn state_get(&self, job: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.conn()
@@ -194,7 +192,7 @@ impl StateStore for SqliteStore {
                 "INSERT INTO job_state (job, key, value, updated_at_ms) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (job, key) DO UPDATE SET value = excluded.value,
                                                       updated_at_ms = excluded.updated_at_ms",
-                params![job, key, value, now_ms()],
+                params![job, key, value, unix_ms(SystemTime::now()) as i64],
             )
             .map(drop)
             .map_err(|source| StoreError::Query { operation: "state set", source })

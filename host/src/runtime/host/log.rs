@@ -1,6 +1,10 @@
 //! `sandcron:job/log`: levelled, structured lines into a capped per-run buffer.
 
+use std::time::SystemTime;
+
 use serde::Serialize;
+
+use crate::job::unix_ms;
 
 use crate::runtime::bindings::sandcron::job::log::{Host, Level};
 
@@ -52,12 +56,6 @@ impl LogBuffer {
     }
 }
 
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 impl Host for HostCtx {
     fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
         let level = match level {
@@ -67,7 +65,7 @@ impl Host for HostCtx {
             Level::Warn => "warn",
             Level::Error => "error",
         };
-        self.logs.push(LogLine { at_ms: now_ms(), level, message, fields });
+        self.logs.push(LogLine { at_ms: unix_ms(SystemTime::now()), level, message, fields });
     }
 }
 
