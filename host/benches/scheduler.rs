@@ -166,8 +166,10 @@ impl Host {
             state: store.clone() as Arc<dyn StateStore>,
             clock: clock.clone() as Arc<dyn Clock>,
             owner: Arc::from(format!("bench-{}", std::process::id())),
+            metrics: Arc::new(sandcron::metrics::Metrics::new()),
         });
         let (events, events_rx) = mpsc::channel(256);
+        let (_control, control_rx) = scheduler::control_channel();
         let (stop, stop_rx) = oneshot::channel::<()>();
         let config = SchedulerConfig {
             workers: knobs.workers,
@@ -177,7 +179,7 @@ impl Host {
         let shutdown = async move {
             let _ = stop_rx.await;
         };
-        let task = sched.spawn(scheduler::run(config, services, events_rx, shutdown));
+        let task = sched.spawn(scheduler::run(config, services, events_rx, control_rx, shutdown));
         Host {
             dir,
             store,
@@ -466,6 +468,14 @@ impl Ledger for TimedLedger {
     }
     fn last_slot(&self, job: &str) -> Result<Option<i64>, StoreError> {
         self.timed("last_slot", |s| s.last_slot(job))
+    }
+    fn slot_history(
+        &self,
+        job: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(i64, u32, RunStatus)>, StoreError> {
+        self.timed("slot_history", |s| s.slot_history(job, from_ms, to_ms))
     }
     fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
         self.timed("other", |s| s.run(run_id))

@@ -13,6 +13,18 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Log line format on stderr: `text` or `json` (one object per line).
+    #[arg(long, global = true, value_enum, default_value = "text", env = "SANDCRON_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, with the span fields (job, run) included.
+    Json,
 }
 
 /// The subcommands.
@@ -39,6 +51,17 @@ pub enum Command {
     Jobs(JobsArgs),
     /// List a job's runs, newest first.
     Runs(RunsArgs),
+    /// Start a job now on a running host (through its API).
+    ///
+    /// The same --idempotency-key starts one run however often it is sent. The job's
+    /// overlap policy applies unless --force.
+    Trigger(TriggerArgs),
+    /// Pause a job on a running host: no slot starts until it is resumed.
+    Pause(PauseArgs),
+    /// Resume a paused job on a running host, from its next slot after now.
+    Resume(ResumeArgs),
+    /// Run a job's past slots in a time range that never started, rate-limited.
+    Backfill(BackfillArgs),
     /// Print the next fire instants of a schedule (UTC, then local time).
     ///
     /// Exits 2 when the schedule is invalid or can never fire.
@@ -60,6 +83,16 @@ pub struct ServeArgs {
     /// On shutdown, how long running jobs may take before they are interrupted.
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub grace: Span,
+    /// Address of the HTTP API, metrics and dashboard. A non-loopback address needs
+    /// --token. Port 0 picks a free port (the log says which).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070", env = "SANDCRON_API_ADDR")]
+    pub api: std::net::SocketAddr,
+    /// Serve no HTTP API at all.
+    #[arg(long, conflicts_with = "api")]
+    pub no_api: bool,
+    /// Bearer token every API call and the dashboard must present.
+    #[arg(long, value_name = "TOKEN", env = "SANDCRON_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub runtime: RuntimeArgs,
@@ -90,6 +123,81 @@ pub struct RunsArgs {
     /// How many runs to show.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub limit: usize,
+}
+
+/// How the control verbs reach a running host.
+#[derive(Debug, Args)]
+pub struct ApiClientArgs {
+    /// The host's API.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:7070", env = "SANDCRON_API")]
+    pub api: String,
+    /// The host's bearer token.
+    #[arg(long, value_name = "TOKEN", env = "SANDCRON_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Print the API's JSON answer.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sandcron trigger`.
+#[derive(Debug, Args)]
+pub struct TriggerArgs {
+    /// The job.
+    pub job: String,
+    /// Payload handed to the guest.
+    #[arg(long, value_name = "TEXT")]
+    pub payload: Option<String>,
+    /// The same key starts one run, however often it is sent.
+    #[arg(long, value_name = "KEY")]
+    pub idempotency_key: Option<String>,
+    /// Start even if the job is paused or its overlap policy would refuse.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ApiClientArgs,
+}
+
+/// `sandcron pause`.
+#[derive(Debug, Args)]
+pub struct PauseArgs {
+    /// The job.
+    pub job: String,
+    /// Why (shown beside the paused state).
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub note: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ApiClientArgs,
+}
+
+/// `sandcron resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The job.
+    pub job: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ApiClientArgs,
+}
+
+/// `sandcron backfill`.
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    /// The job.
+    pub job: String,
+    /// Start of the range (RFC 3339, inclusive).
+    #[arg(long, value_name = "TIME")]
+    pub from: String,
+    /// End of the range (RFC 3339, inclusive; not in the future).
+    #[arg(long, value_name = "TIME")]
+    pub to: String,
+    /// Starts per second.
+    #[arg(long, value_name = "N", default_value_t = 1.0)]
+    pub rate: f64,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ApiClientArgs,
 }
 
 /// `sandcron next`.

@@ -8,14 +8,17 @@
 
 use std::fs::File;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
+use crate::api::{self, ApiContext};
 use crate::config::{HostLimits, JobSpec, parse_manifest};
+use crate::metrics::Metrics;
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::scheduler::{self, JobDef, JobEvent, SchedulerConfig, Services, SystemClock};
 use crate::store::{Ledger, SqliteStore, StateStore};
@@ -36,6 +39,10 @@ pub struct ServeConfig {
     pub workers: usize,
     /// Shutdown grace period.
     pub grace: Duration,
+    /// Where to serve the HTTP API, metrics and dashboard; `None` serves none.
+    pub api: Option<SocketAddr>,
+    /// The API's bearer token.
+    pub token: Option<String>,
 }
 
 /// Loads a job the way the watched folder needs: manifest, capability checks, compilation.
@@ -110,6 +117,20 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let _lock = lock_store(&config.store)?;
+    if config.api.is_some_and(|addr| api::needs_token(&addr)) && config.token.is_none() {
+        bail!(
+            "the API address is not loopback: set --token (or SANDCRON_TOKEN), or bind 127.0.0.1"
+        );
+    }
+    // Bind before anything runs, so a taken port stops the host with a clear error.
+    let listener = match config.api {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot serve the API on {addr}"))?,
+        ),
+        None => None,
+    };
     let store = Arc::new(SqliteStore::open(&config.store)?);
     let runtime = Arc::new(Runtime::new(&RuntimeConfig {
         cache_dir: config.cache_dir.clone(),
@@ -139,15 +160,52 @@ pub async fn serve(
         }
     });
 
+    let metrics = Arc::new(Metrics::new());
+    let ledger = store.clone() as Arc<dyn Ledger>;
     let services = Arc::new(Services {
         runtime,
-        ledger: store.clone() as Arc<dyn Ledger>,
+        ledger: ledger.clone(),
         state: store as Arc<dyn StateStore>,
         clock: Arc::new(SystemClock),
         owner: Arc::from(owner_id()),
+        metrics: metrics.clone(),
+    });
+    let (handle, control_rx) = scheduler::control_channel();
+    // One shutdown signal, seen by the scheduler and the API server.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut stop: watch::Receiver<bool>| async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    };
+    let api_server = listener.map(|listener| {
+        let addr = listener.local_addr().map_or_else(|_| "?".into(), |a| a.to_string());
+        tracing::info!(auth = config.token.is_some(), "API listening on http://{addr}");
+        let context = Arc::new(ApiContext {
+            ledger,
+            scheduler: handle,
+            metrics,
+            token: config.token.clone(),
+        });
+        tokio::spawn(api::serve(listener, context, stopped(stop_rx.clone())))
     });
     let scheduler_config = SchedulerConfig { workers: config.workers, grace: config.grace, guests };
-    scheduler::run(scheduler_config, services, events_rx, shutdown).await;
+    let scheduling =
+        scheduler::run(scheduler_config, services, events_rx, control_rx, stopped(stop_rx));
+    let signal = async {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        () = scheduling => {}
+        () = signal => {}
+    }
+    if let Some(server) = api_server {
+        match server.await {
+            Ok(Err(err)) => tracing::error!("API server failed: {err}"),
+            Err(err) => tracing::error!("API server task failed: {err}"),
+            Ok(Ok(())) => {}
+        }
+    }
     drop(watcher);
     bridge.abort();
     tracing::info!("sandcron host stopped");

@@ -29,6 +29,8 @@ pub enum TriggerKind {
     Retry,
     /// A missed slot run late.
     CatchUp,
+    /// A past slot run on an operator's backfill request (the guest sees `catch-up`).
+    Backfill,
 }
 
 /// Everything the runtime needs to know about one attempt, besides the job itself.

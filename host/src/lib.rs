@@ -17,13 +17,16 @@
 
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod job;
+pub mod metrics;
 pub mod runtime;
 pub mod schedule;
 pub mod scheduler;
 pub mod store;
+pub mod views;
 pub mod watcher;

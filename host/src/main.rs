@@ -3,13 +3,13 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use sandcron::cli::{Cli, Command};
+use sandcron::cli::{Cli, Command, LogFormat};
 use sandcron::commands;
 
 fn main() -> ExitCode {
     quiet_library_backtraces();
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(cli.log_format);
     let code = match cli.command {
         Command::Run(args) => commands::run::main(args),
         Command::Validate(args) => commands::validate::main(args),
@@ -17,6 +17,10 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::main(args),
         Command::Jobs(args) => commands::jobs::main(args),
         Command::Runs(args) => commands::runs::main(args),
+        Command::Trigger(args) => commands::control::trigger(args),
+        Command::Pause(args) => commands::control::pause(args),
+        Command::Resume(args) => commands::control::resume(args),
+        Command::Backfill(args) => commands::control::backfill(args),
     };
     ExitCode::from(code as u8)
 }
@@ -36,13 +40,19 @@ fn quiet_library_backtraces() {
 }
 
 /// Logs go to stderr; `SANDCRON_LOG` (or `RUST_LOG`) sets the filter, warnings by default.
-fn init_tracing() {
+/// Lines inside a run carry its span (job and run id); `--log-format json` writes one JSON
+/// object per line with those fields.
+fn init_tracing(format: LogFormat) {
     let filter = std::env::var("SANDCRON_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "warn".to_string());
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => {
+            builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init()
+        }
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
+    }
 }

@@ -37,17 +37,19 @@ fn clock_jumps_forward_and_back_without_losing_or_repeating_slots() {
         state: store.clone(),
         clock: clock.clone(),
         owner: Arc::from("clock-test"),
+        metrics: Arc::new(sandcron::metrics::Metrics::new()),
     });
     let guests = tokio::runtime::Runtime::new().unwrap();
     let host = tokio::runtime::Runtime::new().unwrap();
     let (events, events_rx) = tokio::sync::mpsc::channel(4);
+    let (_control, control_rx) = scheduler::control_channel();
     let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let config = SchedulerConfig {
         workers: 2,
         grace: Duration::from_secs(1),
         guests: guests.handle().clone(),
     };
-    let scheduler = host.spawn(scheduler::run(config, services, events_rx, async {
+    let scheduler = host.spawn(scheduler::run(config, services, events_rx, control_rx, async {
         let _ = stop_rx.await;
     }));
     events.blocking_send(JobEvent::Upsert(def)).unwrap();

@@ -53,6 +53,12 @@ impl Site {
             .arg("--cache-dir")
             .arg(shared_cache())
             .args(extra)
+            // Tests run hosts side by side: each API takes a free port (see `Host::api`).
+            .args(if extra.iter().any(|a| *a == "--api" || *a == "--no-api") {
+                &[][..]
+            } else {
+                &["--api", "127.0.0.1:0"][..]
+            })
             .env("SANDCRON_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
@@ -127,6 +133,21 @@ impl Host {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The API's base URL (`http://127.0.0.1:PORT`), from the host's "API listening" log
+    /// line; waits up to 30 s for it.
+    pub fn api(&self) -> String {
+        let started = Instant::now();
+        loop {
+            let log = self.log_text();
+            if let Some(at) = log.find("API listening on ") {
+                let rest = &log[at + "API listening on ".len()..];
+                return rest.split_whitespace().next().unwrap().to_string();
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "no API address in log:\n{log}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 

@@ -10,9 +10,10 @@ use serde_json::json;
 use crate::cli::JobsArgs;
 use crate::schedule::ScheduleSpec;
 use crate::store::Ledger;
+use crate::views::rfc3339;
 
 use super::Exit;
-use super::runs::{open_store, rfc3339};
+use super::runs::open_store;
 
 /// Prints the jobs.
 pub fn main(args: JobsArgs) -> Exit {

@@ -1,43 +1,11 @@
 //! `sandcron runs JOB`: a job's runs, newest first, read straight from the store (so it
 //! works while the host runs).
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::json;
-
 use crate::cli::RunsArgs;
-use crate::store::{Ledger, RunFilter, RunRecord, SqliteStore};
+use crate::store::{Ledger, RunFilter, SqliteStore};
+use crate::views::{rfc3339, run_json};
 
 use super::{Exit, default_store_path};
-
-/// RFC 3339 UTC text of a ms timestamp.
-pub(crate) fn rfc3339(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// The stable JSON shape of a run (also used by the API later).
-pub(crate) fn run_json(run: &RunRecord) -> serde_json::Value {
-    json!({
-        "run_id": run.run_id,
-        "job": run.job,
-        "slot": run.slot_ms.map(rfc3339),
-        "attempt": run.attempt,
-        "status": run.status.as_str(),
-        "reason": run.reason,
-        "outcome": run.outcome,
-        "trigger": run.trigger,
-        "version": run.version,
-        "idempotency_key": run.idempotency_key,
-        "scheduled_at": rfc3339(run.scheduled_at_ms),
-        "started_at": run.started_at_ms.map(rfc3339),
-        "finished_at": run.finished_at_ms.map(rfc3339),
-        "duration_ms": run.duration_ms,
-        "fuel_used": run.fuel_used,
-        "peak_memory": run.peak_memory,
-        "output": run.output,
-    })
-}
 
 /// Opens the store for reading; a missing store is an error, not an empty one.
 pub(crate) fn open_store(path: Option<&std::path::Path>) -> Result<SqliteStore, Exit> {

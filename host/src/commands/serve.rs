@@ -18,7 +18,17 @@ pub fn main(args: ServeArgs) -> Exit {
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()) * 2),
         grace: args.grace.0,
+        api: (!args.no_api).then_some(args.api),
+        token: args.token.clone().filter(|t| !t.is_empty()),
     };
+    if config.api.is_some_and(|addr| crate::api::needs_token(&addr)) && config.token.is_none() {
+        eprintln!(
+            "error: --api {} is not a loopback address: anyone who can reach it could run and \
+             pause jobs. Set --token (or SANDCRON_TOKEN), or bind 127.0.0.1.",
+            args.api
+        );
+        return Exit::InvalidInput;
+    }
     if !config.jobs_dir.is_dir() {
         eprintln!("error: jobs folder {} does not exist", config.jobs_dir.display());
         return Exit::InvalidInput;

@@ -224,7 +224,7 @@ fn run_context(
             TriggerKind::Schedule => WitTrigger::Schedule,
             TriggerKind::Manual => WitTrigger::Manual,
             TriggerKind::Retry => WitTrigger::Retry,
-            TriggerKind::CatchUp => WitTrigger::CatchUp,
+            TriggerKind::CatchUp | TriggerKind::Backfill => WitTrigger::CatchUp,
         },
         payload: request.payload.clone(),
     }

@@ -196,6 +196,29 @@ impl ScheduleSpec {
         }
     }
 
+    /// The trigger as the manifest wrote it.
+    #[must_use]
+    pub fn source(&self) -> &Trigger {
+        &self.source
+    }
+
+    /// The trigger as the manifest wrote it, in one line: the cron expression, `every 30s`
+    /// (`+ 5s` with a phase), or the `at` instant.
+    #[must_use]
+    pub fn expression(&self) -> String {
+        match &self.source {
+            Trigger::Cron(text) | Trigger::At(text) => text.clone(),
+            Trigger::Every { period, phase } if phase.is_zero() => {
+                format!("every {}", humantime::format_duration(*period))
+            }
+            Trigger::Every { period, phase } => format!(
+                "every {} + {}",
+                humantime::format_duration(*period),
+                humantime::format_duration(*phase)
+            ),
+        }
+    }
+
     /// The zone cron fields are read in.
     #[must_use]
     pub fn timezone(&self) -> Tz {

@@ -18,6 +18,7 @@
 //! never start a slot twice, whatever the in-memory state believes.
 
 mod clock;
+mod control;
 mod core;
 mod policy;
 mod queue;
@@ -28,6 +29,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use control::{
+    BackfillPlan, ControlError, ControlReceiver, JobStatus, MAX_BACKFILL_SLOTS, SchedulerHandle,
+    StatusReport, TriggerRequest, Triggered, control_channel,
+};
 pub use core::run;
 
 use crate::config::JobSpec;
@@ -71,6 +76,8 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     /// This host instance's id, recorded on every run it claims.
     pub owner: Arc<str>,
+    /// Prometheus metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Scheduler settings.

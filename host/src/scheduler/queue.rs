@@ -15,6 +15,8 @@ pub(crate) enum Due {
     Slot { job: String, generation: u64, slot_ms: i64 },
     /// Another attempt of a failed or interrupted run.
     Retry(RetryPlan),
+    /// The job's next backfill slot may start (rate-limited, S5).
+    Backfill { job: String },
 }
 
 /// Everything needed to start attempt `attempt` of an earlier run.

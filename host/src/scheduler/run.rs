@@ -8,8 +8,9 @@
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
+use super::control::{ControlError, Triggered};
 use super::policy::retry_delay;
 use super::recorder::Recorder;
 use super::{JobDef, Services};
@@ -39,6 +40,8 @@ pub(crate) struct RunOrder {
     pub(crate) payload: Option<Vec<u8>>,
     /// Past this instant (ms) the run must not start: it is recorded as missed (M2).
     pub(crate) start_by_ms: Option<i64>,
+    /// A manual trigger waiting to hear whether the run was claimed.
+    pub(crate) reply: Option<oneshot::Sender<Result<Triggered, ControlError>>>,
 }
 
 /// What the run task tells the scheduler when it is done.
@@ -63,6 +66,7 @@ pub(crate) fn trigger_word(trigger: TriggerKind) -> &'static str {
         TriggerKind::Manual => "manual",
         TriggerKind::Retry => "retry",
         TriggerKind::CatchUp => "catch-up",
+        TriggerKind::Backfill => "backfill",
     }
 }
 
@@ -97,9 +101,14 @@ async fn interrupted(cancel: &mut watch::Receiver<Option<Interrupt>>) -> Interru
     }
 }
 
+/// The span a run task runs in: every log line of the run carries the job and run id.
+pub(crate) fn run_span(job: &str) -> tracing::Span {
+    tracing::info_span!("run", job = %job, run = tracing::field::Empty)
+}
+
 /// Claims, runs and records one attempt, then reports to the scheduler.
 pub(crate) async fn run_one(
-    order: RunOrder,
+    mut order: RunOrder,
     services: Arc<Services>,
     recorder: Recorder,
     workers: Arc<Semaphore>,
@@ -117,13 +126,17 @@ pub(crate) async fn run_one(
         retry: None,
         retry_at_ms: None,
     };
-    let Ok(_permit) = workers.acquire_owned().await else {
+    let permit = workers.acquire_owned().await;
+    services.metrics.queue_change(-1);
+    let Ok(_permit) = permit else {
         let _ = done.send(report);
         return;
     };
     let clock = &services.clock;
     let started_ms = clock.now_ms();
     let run_id = new_run_id(&services.owner, order.run_key, started_ms);
+    // The span (opened by the scheduler with the job name) carries the run id from here on.
+    tracing::Span::current().record("run", run_id.as_str());
     // The deadline counts until the guest actually starts, worker wait included.
     let too_late = order.start_by_ms.is_some_and(|by| started_ms > by);
     let (status, reason) = if too_late {
@@ -145,29 +158,42 @@ pub(crate) async fn run_one(
         reason,
         started_at_ms: (!too_late).then_some(started_ms),
     };
-    match recorder.claim(claim).await {
+    let claimed = recorder.claim(claim).await;
+    if let Some(reply) = order.reply.take() {
+        let key = order.idempotency_key.clone();
+        let _ = reply.send(match &claimed {
+            Ok(Claim::Claimed) => {
+                Ok(Triggered::Started { run_id: run_id.clone(), idempotency_key: key })
+            }
+            Ok(Claim::Taken) => Ok(Triggered::Duplicate { idempotency_key: key }),
+            Err(err) => Err(ControlError::Store(err.to_string())),
+        });
+    }
+    match claimed {
         Ok(Claim::Claimed) => {}
         Ok(Claim::Taken) => {
-            tracing::info!(job = %job, slot = ?order.slot_ms, attempt = order.attempt, "slot already claimed elsewhere; not starting");
+            tracing::info!(slot = ?order.slot_ms, attempt = order.attempt, "slot already claimed elsewhere; not starting");
             report.taken = true;
             let _ = done.send(report);
             return;
         }
         Err(err) => {
-            tracing::error!(job = %job, "cannot claim run: {err}; not starting");
+            tracing::error!("cannot claim run: {err}; not starting");
             report.taken = true;
             let _ = done.send(report);
             return;
         }
     }
     if too_late {
-        tracing::warn!(job = %job, slot = ?order.slot_ms, "missed: waited for a worker past starting_deadline");
+        tracing::warn!(slot = ?order.slot_ms, "missed: waited for a worker past starting_deadline");
         report.succeeded = false;
         report.taken = true; // nothing ran: no retry, no breaker verdict
         let _ = done.send(report);
         return;
     }
-    tracing::info!(job = %job, run = %run_id, slot = ?order.slot_ms, attempt = order.attempt, trigger = trigger_word(order.trigger), lag_ms = started_ms - order.scheduled_at_ms, "run started");
+    let lag_ms = started_ms - order.scheduled_at_ms;
+    tracing::info!(slot = ?order.slot_ms, attempt = order.attempt, trigger = trigger_word(order.trigger), lag_ms, "run started");
+    services.metrics.run_started(&job, (order.trigger == TriggerKind::Schedule).then_some(lag_ms));
 
     let request = RunRequest {
         run_id: run_id.clone(),
@@ -228,7 +254,14 @@ pub(crate) async fn run_one(
             retry_at_ms: next_attempt(interrupt.retry).map(|_| finished_ms),
         },
     };
-    tracing::info!(job = %job, run = %run_id, status = finish.status.as_str(), reason = %finish.reason, duration_ms = finish.duration_ms, "run finished");
+    tracing::info!(status = finish.status.as_str(), reason = %finish.reason, duration_ms = finish.duration_ms, "run finished");
+    services.metrics.run_finished(
+        &job,
+        &finish.outcome,
+        finish.duration_ms / 1e3,
+        finish.fuel_used,
+        finish.peak_memory,
+    );
     if let Some(retry_at) = finish.retry_at_ms {
         report.retry_at_ms = Some(retry_at);
         report.retry = Some(super::queue::RetryPlan {

@@ -215,6 +215,8 @@ pub struct RunFilter {
     pub until_ms: Option<i64>,
     /// Only rows older than this id: pass the last id of the previous page.
     pub before_id: Option<i64>,
+    /// Only runs with this idempotency key.
+    pub idempotency_key: Option<String>,
     /// At most this many rows.
     pub limit: usize,
 }
@@ -228,6 +230,7 @@ impl Default for RunFilter {
             since_ms: None,
             until_ms: None,
             before_id: None,
+            idempotency_key: None,
             limit: 100,
         }
     }
@@ -301,6 +304,15 @@ pub trait Ledger: Send + Sync {
     /// The newest `slot_ms` recorded for `job` (any status): the high-water mark for
     /// misfire handling.
     fn last_slot(&self, job: &str) -> Result<Option<i64>, StoreError>;
+
+    /// Every recorded attempt of the job's slots in `[from_ms, to_ms]`, as (slot, attempt,
+    /// status), oldest slot first: what a backfill of that range must not start again.
+    fn slot_history(
+        &self,
+        job: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(i64, u32, RunStatus)>, StoreError>;
 
     /// One run by its id.
     fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError>;

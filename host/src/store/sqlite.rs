@@ -75,6 +75,8 @@ const MIGRATIONS: &[&str] = &[
          schedule_epoch_ms    INTEGER NOT NULL,
          updated_at_ms        INTEGER NOT NULL
      ) WITHOUT ROWID;",
+    // 3: look-ups by idempotency key (a manual trigger's key is answered from the ledger).
+    "CREATE INDEX runs_key ON runs (job, idempotency_key);",
 ];
 
 /// The embedded store.

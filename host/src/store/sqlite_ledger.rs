@@ -245,6 +245,26 @@ impl Ledger for SqliteStore {
         query().map_err(query_err("last slot"))
     }
 
+    fn slot_history(
+        &self,
+        job: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(i64, u32, RunStatus)>, StoreError> {
+        let conn = self.conn();
+        let query = || -> rusqlite::Result<Vec<(i64, u32, RunStatus)>> {
+            conn.prepare_cached(
+                "SELECT slot_ms, attempt, status FROM runs \
+                 WHERE job = ?1 AND slot_ms >= ?2 AND slot_ms <= ?3 ORDER BY slot_ms, attempt",
+            )?
+            .query_map(params![job, from_ms, to_ms], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?
+            .collect()
+        };
+        query().map_err(query_err("slot history"))
+    }
+
     fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
         let conn = self.conn();
         let query = || -> rusqlite::Result<Option<RunRecord>> {
@@ -278,6 +298,9 @@ impl Ledger for SqliteStore {
         }
         if let Some(before) = filter.before_id {
             term(" AND id < ?", Value::Integer(before));
+        }
+        if let Some(key) = &filter.idempotency_key {
+            term(" AND idempotency_key = ?", Value::Text(key.clone()));
         }
         term(
             " ORDER BY id DESC LIMIT ?",

@@ -1,20 +1,25 @@
 //! The scheduler actor: the loop, per-job state, and what happens when a slot comes due.
+//! Operator requests (pause, trigger, backfill, status) are handled in `control.rs`.
 
-use std::collections::{HashMap, VecDeque};
+mod control;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tracing::Instrument;
 
 use super::clock::MAX_SLEEP;
+use super::control::{ControlError, ControlReceiver, Triggered};
 use super::policy::{
     Admission, Breaker, BreakerState, OverlapDecision, decide_overlap, plan_misfire,
 };
 use super::queue::{Due, RetryPlan, TimerQueue};
 use super::recorder::Recorder;
-use super::run::{Interrupt, RunDone, RunOrder, run_one, trigger_word};
+use super::run::{Interrupt, RunDone, RunOrder, run_one, run_span, trigger_word};
 use super::{JobDef, JobEvent, SchedulerConfig, Services};
 use crate::config::Overlap;
 use crate::job::TriggerKind;
@@ -40,10 +45,18 @@ fn slot_key(job: &str, slot_ms: i64) -> String {
     format!("{job}@{}", to_utc(slot_ms).to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }
 
-/// A slot waiting for the job's previous run (overlap = buffer-one / buffer-all).
-struct Waiting {
-    slot_ms: i64,
-    trigger: TriggerKind,
+/// A slot or manual run waiting for the job's previous run (overlap = buffer-one /
+/// buffer-all).
+enum Waiting {
+    Slot { slot_ms: i64, trigger: TriggerKind },
+    Manual(ManualRun),
+}
+
+/// A manual trigger, ready to dispatch.
+struct ManualRun {
+    idempotency_key: String,
+    payload: Option<Vec<u8>>,
+    reply: Option<oneshot::Sender<Result<Triggered, ControlError>>>,
 }
 
 /// Everything the scheduler knows about one job.
@@ -63,6 +76,14 @@ struct JobEntry {
     last_good: Option<Arc<JobDef>>,
     /// Failed slots of the current version since it replaced `last_good`, none succeeded.
     new_version_failures: u32,
+    /// Paused by an operator (with their note): no slot starts, none is recorded.
+    paused: Option<String>,
+    /// Backfill slots still to start, oldest first: (slot ms, attempt).
+    backfill: VecDeque<(i64, u32)>,
+    /// The pause between two backfill starts.
+    backfill_interval_ms: i64,
+    /// A `Due::Backfill` entry for this job is in the queue.
+    backfill_timer: bool,
 }
 
 struct Scheduler {
@@ -83,6 +104,8 @@ struct Scheduler {
     done_tx: mpsc::UnboundedSender<RunDone>,
     /// Batches claims and finishes into few commits (one writer thread).
     recorder: Recorder,
+    /// Job files that failed to load and have no running version: name -> error.
+    invalid: BTreeMap<String, String>,
 }
 
 /// Runs the scheduler until `shutdown` resolves, then stops claiming, lets running jobs
@@ -91,8 +114,10 @@ pub async fn run(
     config: SchedulerConfig,
     services: Arc<Services>,
     mut events: mpsc::Receiver<JobEvent>,
+    control: ControlReceiver,
     shutdown: impl Future<Output = ()>,
 ) {
+    let mut control = control.0;
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let started_ms = services.clock.now_ms();
     let recorder = match Recorder::start(services.ledger.clone()) {
@@ -114,10 +139,11 @@ pub async fn run(
         passed_over_before_ms: started_ms - ON_TIME_SLACK_MS,
         done_tx,
         recorder,
+        invalid: BTreeMap::new(),
     };
     scheduler.recover();
     tokio::pin!(shutdown);
-    let mut events_open = true;
+    let (mut events_open, mut control_open) = (true, true);
     let (mut last_wall, mut last_mono) = (scheduler.now(), std::time::Instant::now());
     loop {
         let now = scheduler.services.clock.now_ms();
@@ -152,6 +178,10 @@ pub async fn run(
             event = events.recv(), if events_open => match event {
                 Some(event) => scheduler.on_event(event),
                 None => events_open = false,
+            },
+            request = control.recv(), if control_open => match request {
+                Some(request) => scheduler.on_control(request),
+                None => control_open = false,
             },
             Some(done) = done_rx.recv() => scheduler.on_done(done),
             () = tokio::task::yield_now(), if close => {}
@@ -207,15 +237,22 @@ impl Scheduler {
                     }
                 }
                 Due::Retry(plan) => self.on_retry(plan, now),
+                Due::Backfill { job } => self.on_backfill_due(&job, now),
             }
         }
     }
 
     fn on_event(&mut self, event: JobEvent) {
         match event {
-            JobEvent::Upsert(def) => self.upsert(def),
+            JobEvent::Upsert(def) => {
+                self.invalid.remove(&def.spec.name);
+                self.upsert(def)
+            }
             JobEvent::Remove(name) => {
-                if self.jobs.remove(&name).is_some() {
+                self.invalid.remove(&name);
+                if let Some(entry) = self.jobs.remove(&name) {
+                    self.services.metrics.queue_change(-(entry.waiting.len() as i64));
+                    self.services.metrics.job_removed(&name);
                     tracing::info!(job = %name, "job removed; it will not be scheduled again");
                     if let Err(err) = self.services.ledger.remove_job(&name) {
                         tracing::error!(job = %name, "cannot forget the removed job: {err}");
@@ -229,6 +266,10 @@ impl Scheduler {
                     ""
                 };
                 tracing::error!(job = %name, "invalid job not loaded: {error}{keeps}");
+                self.services.metrics.reload_error(&name);
+                if keeps.is_empty() {
+                    self.invalid.insert(name, error);
+                }
             }
         }
     }
@@ -261,6 +302,7 @@ impl Scheduler {
             tracing::error!(job = %name, "cannot read job record: {err}");
             None
         });
+        let paused = stored.as_ref().filter(|row| row.paused).map(|row| row.pause_note.clone());
         let (schedule_epoch_ms, breaker) = match &stored {
             Some(row) if row.schedule == record => (row.schedule_epoch_ms, restore_breaker(row)),
             Some(row) => (now, restore_breaker(row)),
@@ -280,6 +322,10 @@ impl Scheduler {
                 schedule_epoch_ms,
                 last_good: None,
                 new_version_failures: 0,
+                paused,
+                backfill: VecDeque::new(),
+                backfill_interval_ms: 0,
+                backfill_timer: false,
             },
         );
         self.persist_job(&name);
@@ -323,6 +369,10 @@ impl Scheduler {
     /// A slot came due: run it, or (after downtime or a clock jump) sort the slots that
     /// were passed over through the misfire policy (M2, S2).
     fn on_slot(&mut self, name: &str, first_slot_ms: i64, now: i64) {
+        if self.jobs[name].paused.is_some() {
+            // Paused: nothing starts and nothing is recorded; look again at the next slot.
+            return self.queue_next(name, now.max(first_slot_ms));
+        }
         let (due, next) = {
             let entry = &self.jobs[name];
             let schedule =
@@ -359,12 +409,14 @@ impl Scheduler {
                 let catch_ups = plan
                     .run
                     .into_iter()
-                    .map(|slot_ms| Waiting { slot_ms, trigger: TriggerKind::CatchUp });
-                entry.waiting.extend(catch_ups);
+                    .map(|slot_ms| Waiting::Slot { slot_ms, trigger: TriggerKind::CatchUp });
                 let current = late_or_on_time
                     .iter()
-                    .map(|&slot_ms| Waiting { slot_ms, trigger: TriggerKind::Schedule });
-                entry.waiting.extend(current);
+                    .map(|&slot_ms| Waiting::Slot { slot_ms, trigger: TriggerKind::Schedule });
+                let before = entry.waiting.len();
+                entry.waiting.extend(catch_ups.chain(current));
+                let added = entry.waiting.len() - before;
+                self.services.metrics.queue_change(added as i64);
             }
             self.drain_waiting(name, now);
         } else {
@@ -410,7 +462,8 @@ impl Scheduler {
                 return self.record_slots(name, &[slot_ms], RunStatus::Skipped, reason);
             }
             OverlapDecision::Buffer => {
-                return entry.waiting.push_back(Waiting { slot_ms, trigger });
+                self.services.metrics.queue_change(1);
+                return entry.waiting.push_back(Waiting::Slot { slot_ms, trigger });
             }
             OverlapDecision::Start | OverlapDecision::CancelOthers => {}
         }
@@ -441,7 +494,7 @@ impl Scheduler {
             Admission::Run => {}
         }
         let key = slot_key(name, slot_ms);
-        self.dispatch(name, Some(slot_ms), fire_ms, 1, trigger, key, None);
+        self.dispatch(name, Some(slot_ms), fire_ms, 1, trigger, key, None, None);
     }
 
     fn on_retry(&mut self, plan: RetryPlan, now: i64) {
@@ -449,7 +502,8 @@ impl Scheduler {
             self.parked.entry(plan.job.clone()).or_default().push((now, plan));
             return;
         };
-        if !entry.running.is_empty() && entry.def.spec.timing.overlap != Overlap::Allow {
+        let busy = !entry.running.is_empty() && entry.def.spec.timing.overlap != Overlap::Allow;
+        if busy || entry.paused.is_some() {
             self.queue.push(now + RETRY_RECHECK_MS, Due::Retry(plan));
             return;
         }
@@ -469,6 +523,7 @@ impl Scheduler {
             TriggerKind::Retry,
             idempotency_key,
             None,
+            None,
         );
     }
 
@@ -482,8 +537,10 @@ impl Scheduler {
         trigger: TriggerKind,
         idempotency_key: String,
         payload: Option<Vec<u8>>,
+        reply: Option<oneshot::Sender<Result<Triggered, ControlError>>>,
     ) {
         let Some(entry) = self.jobs.get_mut(name) else { return };
+        self.services.metrics.queue_change(1);
         self.next_run_key += 1;
         let run_key = self.next_run_key;
         let (cancel_tx, cancel_rx) = watch::channel(None);
@@ -503,15 +560,17 @@ impl Scheduler {
             idempotency_key,
             payload,
             start_by_ms,
+            reply,
         };
-        self.config.guests.spawn(run_one(
+        let task = run_one(
             order,
             self.services.clone(),
             self.recorder.clone(),
             self.workers.clone(),
             cancel_rx,
             self.done_tx.clone(),
-        ));
+        );
+        self.config.guests.spawn(task.instrument(run_span(name)));
     }
 
     fn on_done(&mut self, done: RunDone) {
@@ -588,7 +647,11 @@ impl Scheduler {
                 break;
             }
             let Some(waiting) = entry.waiting.pop_front() else { break };
-            self.start_slot(name, waiting.slot_ms, waiting.trigger, now);
+            self.services.metrics.queue_change(-1);
+            match waiting {
+                Waiting::Slot { slot_ms, trigger } => self.start_slot(name, slot_ms, trigger, now),
+                Waiting::Manual(manual) => self.dispatch_manual(name, manual, now),
+            }
         }
     }
 
@@ -619,6 +682,7 @@ impl Scheduler {
                 }
             })
             .collect();
+        self.services.metrics.slots_not_run(name, reason, slots.len());
         match self.services.ledger.claim_many(&rows) {
             Ok(_) => {
                 tracing::info!(job = %name, count = slots.len(), reason, "slots recorded without running")
@@ -637,14 +701,16 @@ impl Scheduler {
             name: name.to_string(),
             version: entry.def.version.clone(),
             schedule: entry.schedule_record.clone(),
-            paused: false,
-            pause_note: String::new(),
+            paused: entry.paused.is_some(),
+            pause_note: entry.paused.clone().unwrap_or_default(),
             breaker: breaker.to_string(),
             breaker_until_ms: until,
             consecutive_failures: entry.breaker.consecutive_failures,
             schedule_epoch_ms: entry.schedule_epoch_ms,
             updated_at_ms: self.now(),
         };
+        let breaker_open = entry.breaker.state != BreakerState::Closed;
+        self.services.metrics.job_state(name, breaker_open, entry.paused.is_some());
         if let Err(err) = self.services.ledger.upsert_job(&row) {
             tracing::error!(job = %name, "cannot record job state: {err}");
         }

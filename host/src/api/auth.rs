@@ -1,0 +1,74 @@
+//! The bearer token (O6). With a token configured, every `/v1/` call and `/metrics` must
+//! send `Authorization: Bearer <token>`; the dashboard's browser session sends the same
+//! token in an HttpOnly, SameSite=Strict cookie set by its login form (so no other site can
+//! make the browser use it). Without a token (loopback bind), everything is open.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::ApiContext;
+use super::error::unauthorized;
+
+/// The dashboard session cookie's name.
+pub const COOKIE: &str = "sandcron_token";
+
+/// Compares without an early exit, so response timing does not reveal a prefix match.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value)
+}
+
+/// Whether the request carries the token (always true when none is configured).
+pub fn authorized(context: &ApiContext, headers: &HeaderMap) -> bool {
+    let Some(token) = context.token.as_deref() else { return true };
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    [bearer, cookie_token(headers)]
+        .into_iter()
+        .flatten()
+        .any(|given| same(given.trim().as_bytes(), token.as_bytes()))
+}
+
+/// Middleware: 401 in the error shape unless the request carries the token.
+pub async fn require_token(
+    State(context): State<Arc<ApiContext>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if authorized(&context, request.headers()) { next.run(request).await } else { unauthorized() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_is_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, "a=1; sandcron_token=s3cret; b=2".parse().unwrap());
+        assert_eq!(cookie_token(&headers), Some("s3cret"));
+    }
+
+    #[test]
+    fn comparison_needs_equal_length_and_bytes() {
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd"));
+        assert!(!same(b"abc", b"abcd"));
+    }
+}

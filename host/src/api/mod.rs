@@ -1,0 +1,128 @@
+//! The host's HTTP surface: the JSON API under `/v1/` (O2), `/metrics` (O3), health
+//! probes, and the dashboard (O5), served by axum on the host runtime.
+//!
+//! # Layout
+//! - `error`: the one error shape, and the layer that puts axum's own errors in it.
+//! - `auth`: the bearer token (O6), also accepted from the dashboard's session cookie.
+//! - `input`: JSON bodies and query strings parsed into that error shape.
+//! - `jobs`, `runs`: the `/v1/` handlers.
+//! - `dashboard`: the static dashboard, embedded in the binary, and its login form.
+//!
+//! Reads (runs, last outcomes) go straight to the ledger; anything about live state or
+//! that changes it (status, pause, trigger, backfill) goes to the scheduler actor through
+//! its [`SchedulerHandle`], so the API never races the scheduler.
+
+mod auth;
+mod dashboard;
+mod error;
+mod input;
+mod jobs;
+mod runs;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+pub use error::ApiError;
+
+use crate::metrics::Metrics;
+use crate::scheduler::SchedulerHandle;
+use crate::store::Ledger;
+
+/// The OpenAPI 3 document describing every route (also in the repo at
+/// `host/assets/openapi.json`).
+pub const OPENAPI: &str = include_str!("../../assets/openapi.json");
+
+/// What the handlers share.
+pub struct ApiContext {
+    /// Run history and job records.
+    pub ledger: Arc<dyn Ledger>,
+    /// The live scheduler.
+    pub scheduler: SchedulerHandle,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// The bearer token every request needs; `None` on a loopback bind without one.
+    pub token: Option<String>,
+}
+
+type AppState = State<Arc<ApiContext>>;
+
+/// Every route.
+pub fn router(context: Arc<ApiContext>) -> Router {
+    let v1 = Router::new()
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/{name}", get(jobs::detail))
+        .route("/jobs/{name}/pause", post(jobs::pause))
+        .route("/jobs/{name}/resume", post(jobs::resume))
+        .route("/jobs/{name}/trigger", post(jobs::trigger))
+        .route("/jobs/{name}/backfill", post(jobs::backfill))
+        .route("/runs", get(runs::list))
+        .route("/runs/{run_id}", get(runs::detail));
+    let protected = Router::new()
+        .nest("/v1", v1)
+        .route("/metrics", get(metrics))
+        .route_layer(middleware::from_fn_with_state(context.clone(), auth::require_token));
+    Router::new()
+        .merge(protected)
+        .merge(dashboard::routes())
+        .route("/v1/openapi.json", get(openapi))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .layer(middleware::map_response(error::shape_errors))
+        .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
+        .with_state(context)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    context: Arc<ApiContext>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(context);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+/// Whether an API address may be served without a token (O6: loopback only).
+pub fn needs_token(addr: &SocketAddr) -> bool {
+    !addr.ip().is_loopback()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(json!({ "status": "ok" }))
+}
+
+async fn readyz(State(context): AppState) -> Response {
+    match context.scheduler.status(None, 0).await {
+        Some(report) => {
+            axum::Json(json!({ "status": "ready", "jobs": report.jobs.len() })).into_response()
+        }
+        None => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the scheduler is not running",
+        )
+        .into_response(),
+    }
+}
+
+async fn metrics(State(context): AppState) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], context.metrics.render())
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}

@@ -1,0 +1,221 @@
+//! The host's Prometheus metrics (O3): one [`Metrics`] per host, updated by the scheduler
+//! and its run tasks, rendered as text at `/metrics`.
+//!
+//! Every metric is cheap to update (atomics behind a label-keyed map), so recording sits
+//! on the run path. Label values are job names, outcomes and reasons: bounded sets.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// The `Content-Type` of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabel {
+    job: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    job: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    job: String,
+    reason: String,
+}
+
+fn seconds_histogram() -> Histogram {
+    // 0.5 ms .. ~137 min in 24 doublings: no-op runs and hour-long jobs both resolve.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 24))
+}
+
+fn bytes_histogram() -> Histogram {
+    // 64 KiB .. 32 GiB.
+    Histogram::new(exponential_buckets(65_536.0, 2.0, 20))
+}
+
+/// The host's metrics.
+pub struct Metrics {
+    registry: Registry,
+    runs: Family<OutcomeLabels, Counter>,
+    duration: Family<JobLabel, Histogram, fn() -> Histogram>,
+    start_lag: Family<JobLabel, Histogram, fn() -> Histogram>,
+    fuel: Family<JobLabel, Counter>,
+    peak_memory: Family<JobLabel, Histogram, fn() -> Histogram>,
+    not_run: Family<ReasonLabels, Counter>,
+    running: Gauge,
+    queued: Gauge,
+    breaker_open: Family<JobLabel, Gauge>,
+    paused: Family<JobLabel, Gauge>,
+    reload_errors: Family<JobLabel, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric (prefix `sandcron_`).
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("sandcron");
+        let metrics = Metrics {
+            runs: Family::default(),
+            duration: Family::new_with_constructor(seconds_histogram as fn() -> Histogram),
+            start_lag: Family::new_with_constructor(seconds_histogram as fn() -> Histogram),
+            fuel: Family::default(),
+            peak_memory: Family::new_with_constructor(bytes_histogram as fn() -> Histogram),
+            not_run: Family::default(),
+            running: Gauge::default(),
+            queued: Gauge::default(),
+            breaker_open: Family::default(),
+            paused: Family::default(),
+            reload_errors: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "runs",
+            "Finished runs by job and outcome (succeeded, guest-error, trap, limit, host-error, interrupted)",
+            metrics.runs.clone(),
+        );
+        registry.register(
+            "run_duration_seconds",
+            "Wall-clock duration of finished runs",
+            metrics.duration.clone(),
+        );
+        registry.register(
+            "start_lag_seconds",
+            "Actual start minus the scheduled instant (slot plus jitter)",
+            metrics.start_lag.clone(),
+        );
+        registry.register("fuel_used", "Fuel consumed by finished runs", metrics.fuel.clone());
+        registry.register(
+            "peak_memory_bytes",
+            "Peak linear memory of finished runs",
+            metrics.peak_memory.clone(),
+        );
+        registry.register(
+            "slots_not_run",
+            "Slots recorded without running, by reason (missed:misfire, skipped:overlap, ...)",
+            metrics.not_run.clone(),
+        );
+        registry.register("running_runs", "Runs executing now", metrics.running.clone());
+        registry.register(
+            "queue_depth",
+            "Runs waiting for a worker plus slots buffered behind a running run",
+            metrics.queued.clone(),
+        );
+        registry.register(
+            "breaker_open",
+            "1 while the job's breaker is open or half-open, else 0",
+            metrics.breaker_open.clone(),
+        );
+        registry.register("paused", "1 while the job is paused, else 0", metrics.paused.clone());
+        registry.register(
+            "reload_errors",
+            "Job files in the watched folder that failed to load",
+            metrics.reload_errors.clone(),
+        );
+        Metrics { registry, ..metrics }
+    }
+
+    /// Renders every metric in the OpenMetrics text format (which Prometheus scrapes).
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+
+    /// A run started, `lag_ms` after its scheduled instant when it is a scheduled slot
+    /// (manual runs, retries and catch-ups have no meaningful lag).
+    pub fn run_started(&self, job: &str, lag_ms: Option<i64>) {
+        self.running.inc();
+        if let Some(lag_ms) = lag_ms {
+            let label = JobLabel { job: job.to_string() };
+            self.start_lag.get_or_create(&label).observe(lag_ms.max(0) as f64 / 1e3);
+        }
+    }
+
+    /// A started run finished with this outcome (`running_runs` goes down by one).
+    pub fn run_finished(
+        &self,
+        job: &str,
+        outcome: &str,
+        duration_secs: f64,
+        fuel: Option<u64>,
+        peak_memory: Option<u64>,
+    ) {
+        self.running.dec();
+        let label = JobLabel { job: job.to_string() };
+        let outcome = OutcomeLabels { job: job.to_string(), outcome: outcome.into() };
+        self.runs.get_or_create(&outcome).inc();
+        self.duration.get_or_create(&label).observe(duration_secs);
+        if let Some(fuel) = fuel {
+            self.fuel.get_or_create(&label).inc_by(fuel);
+        }
+        if let Some(bytes) = peak_memory {
+            self.peak_memory.get_or_create(&label).observe(bytes as f64);
+        }
+    }
+
+    /// `count` slots were recorded without running, for `reason`.
+    pub fn slots_not_run(&self, job: &str, reason: &str, count: usize) {
+        let labels = ReasonLabels { job: job.to_string(), reason: reason.to_string() };
+        self.not_run.get_or_create(&labels).inc_by(count as u64);
+    }
+
+    /// A run or slot joined (`+1`) or left (`-1`) a queue.
+    pub fn queue_change(&self, delta: i64) {
+        self.queued.inc_by(delta);
+    }
+
+    /// The job's breaker and pause state.
+    pub fn job_state(&self, job: &str, breaker_open: bool, paused: bool) {
+        let label = JobLabel { job: job.to_string() };
+        self.breaker_open.get_or_create(&label).set(i64::from(breaker_open));
+        self.paused.get_or_create(&label).set(i64::from(paused));
+    }
+
+    /// A job is gone: its state gauges go with it.
+    pub fn job_removed(&self, job: &str) {
+        let label = JobLabel { job: job.to_string() };
+        self.breaker_open.remove(&label);
+        self.paused.remove(&label);
+    }
+
+    /// A job file in the watched folder failed to load.
+    pub fn reload_error(&self, job: &str) {
+        self.reload_errors.get_or_create(&JobLabel { job: job.to_string() }).inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_has_every_family_and_counts_move() {
+        let metrics = Metrics::new();
+        metrics.run_started("a", Some(3));
+        metrics.run_finished("a", "succeeded", 0.002, Some(10), Some(1 << 20));
+        metrics.slots_not_run("a", "skipped:overlap", 2);
+        let text = metrics.render();
+        assert!(text.contains(r#"sandcron_runs_total{job="a",outcome="succeeded"} 1"#), "{text}");
+        assert!(
+            text.contains(r#"sandcron_slots_not_run_total{job="a",reason="skipped:overlap"} 2"#)
+        );
+        assert!(text.contains(r#"sandcron_fuel_used_total{job="a"} 10"#));
+        assert!(text.contains("sandcron_running_runs 0"));
+        assert!(text.contains(r#"sandcron_start_lag_seconds_count{job="a"} 1"#));
+        assert!(text.trim_end().ends_with("# EOF"));
+    }
+}
