@@ -91,14 +91,14 @@ impl From<ControlError> for ApiError {
 }
 
 /// Rewrites error responses that did not come from [`ApiError`] (axum's own 404, 405,
-/// 413, ...) into the one shape, so clients never see a bare text body.
+/// 413, ...) into the one shape, so clients never see a bare text body. HTML is left
+/// alone: the dashboard's 401 is its login form, meant for a browser.
 pub async fn shape_errors(response: Response) -> Response {
     let status = response.status();
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+    let is_shaped = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+    });
+    if !(status.is_client_error() || status.is_server_error()) || is_shaped {
         return response;
     }
     let (code, message) = match status {
