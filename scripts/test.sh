@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 started=$SECONDS
 bash scripts/setup.sh
 bash scripts/build-guests.sh
+bash scripts/browser-setup.sh >/dev/null   # Chromium + playwright-core for the dashboard test
 
 # Build first and fail on warnings in our own crates (cargo replays cached warnings).
 build_log=$(mktemp)

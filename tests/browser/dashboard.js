@@ -2,9 +2,11 @@
 // /usr/bin/chromium) and prints one JSON line of what it saw; tests/e2e/dashboard.rs
 // starts the host, runs this script and asserts on that JSON (and cross-checks the API).
 //
-// Usage: node dashboard.js MODE BASE_URL OUT_DIR [JOB] [TOKEN]
-//   MODE open:  jobs table, trigger, pause/resume, chart, run details, screenshots
-//   MODE token: / answers 401 with the login form; signing in shows the jobs table
+// Usage: node dashboard.js open BASE_URL OUT_DIR JOB [HTML_JOB]
+//        node dashboard.js token BASE_URL OUT_DIR TOKEN
+//   open:  jobs table, trigger, pause/resume, chart, run details, screenshots; HTML_JOB is
+//          a job whose newest run's output holds markup that must show as text
+//   token: / answers 401 with the login form; signing in shows the jobs table
 // Needs NODE_PATH to hold playwright-core (scripts/browser-setup.sh prints where).
 // Exits non-zero, with the reason on stderr and in the JSON's "error", on any failure.
 'use strict';
@@ -12,7 +14,10 @@
 const path = require('path');
 const { chromium } = require('playwright-core');
 
-const [mode, base, outDir, job, token] = process.argv.slice(2);
+const [mode, base, outDir, arg4, arg5] = process.argv.slice(2);
+const job = mode === 'open' ? arg4 : null;
+const htmlJob = mode === 'open' ? arg5 : null;
+const token = mode === 'token' ? arg4 : null;
 const TIMEOUT = 15000;
 const result = { mode, steps: [] };
 
@@ -129,7 +134,14 @@ async function openMode(browser) {
   await page.locator('#view-job[data-paused="true"]').waitFor();
   const pausedState = (await page.locator('[data-testid="fact-state"]').innerText()).trim();
   const resumeVisible = await page.locator('#job-resume').isVisible();
-  step('pause', { paused_state: pausedState, resume_visible: resumeVisible });
+  // The API agrees (asked from node, not through the page).
+  const apiJob = await (await fetch(`${base}/v1/jobs/${encodeURIComponent(job)}`)).json();
+  step('pause', {
+    paused_state: pausedState,
+    resume_visible: resumeVisible,
+    api_paused: apiJob.paused,
+    api_pause_note: apiJob.pause_note,
+  });
 
   // 7. A refused call shows the API's message: trigger while paused (409 job_paused).
   await page.click('#job-trigger');
@@ -154,6 +166,21 @@ async function openMode(browser) {
     return tr && tr.getAttribute('data-paused') === 'false';
   }, job);
   step('list-after', { list_state: (await row.locator('[data-testid="job-state"]').innerText()).trim() });
+
+  // 10. Guest text is text: markup in a run's output is shown, never parsed.
+  if (htmlJob) {
+    await page.goto(`${base}/#/jobs/${encodeURIComponent(htmlJob)}`);
+    const first = page.locator('tr[data-testid="run-row"]').first();
+    await first.locator('button[data-testid="run-expand"]').click();
+    const out = page.locator('tr.detail [data-testid="run-output"]').first();
+    await out.waitFor();
+    const text = await out.innerText();
+    const injected = await page.evaluate(() => ({
+      img: document.querySelectorAll('main img, main script, #view-job b').length,
+      xss: window.__sandcronXss === true,
+    }));
+    step('escape', { html_output: text, html_elements: injected.img, html_executed: injected.xss });
+  }
 
   if (errors.length) fail(errors.join('\n'));
 }

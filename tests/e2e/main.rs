@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod clock;
+mod dashboard;
 mod guest_api;
 mod host;
 mod http;
