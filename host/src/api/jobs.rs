@@ -238,7 +238,10 @@ pub async fn backfill(
             format!("`rate` must be above 0 and at most {MAX_BACKFILL_RATE} starts per second"),
         ));
     }
-    let interval = Duration::from_secs_f64(1.0 / rate);
+    // A tiny rate (5e-324) is in range but its interval overflows a Duration.
+    let interval = Duration::try_from_secs_f64(1.0 / rate).map_err(|_| {
+        ApiError::invalid("rate", format!("`rate` {rate} is too small: its interval overflows"))
+    })?;
     let plan = context.scheduler.backfill(name.clone(), from_ms, to_ms, interval).await?;
     let body = json!({
         "job": name,
