@@ -145,8 +145,26 @@ pub async fn serve(
     let (watcher, mut changes) = Watcher::spawn(config.jobs_dir.clone(), loader)
         .with_context(|| format!("cannot watch {}", config.jobs_dir.display()))?;
     let (events_tx, events_rx) = mpsc::channel(256);
+    let mut initial_scan = watcher.initial_scan();
     let bridge = tokio::spawn(async move {
-        while let Some(change) = changes.recv().await {
+        let mut scan_pending = true;
+        loop {
+            let change = tokio::select! {
+                // Changes first: when the flag flips, every initial change is already in
+                // the channel, so "ready" follows them in order.
+                biased;
+                change = changes.recv() => match change {
+                    Some(change) => change,
+                    None => break,
+                },
+                scanned = async { initial_scan.wait_for(|done| *done).await.is_ok() }, if scan_pending => {
+                    scan_pending = false;
+                    if scanned && events_tx.send(JobEvent::InitialScanDone).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+            };
             let event = match change {
                 JobChange::Added { job, .. } | JobChange::Updated { job, .. } => {
                     JobEvent::Upsert(job)

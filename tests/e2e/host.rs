@@ -135,15 +135,30 @@ impl Host {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// The API's base URL (`http://127.0.0.1:PORT`), from the host's "API listening" log
-    /// line; waits up to 30 s for it.
+    /// The API's base URL (`http://127.0.0.1:PORT`, from the host's "API listening" log
+    /// line) once `/readyz` says every job in the folder is loaded; waits up to 30 s.
     pub fn api(&self) -> String {
+        let base = self.api_address();
+        let started = Instant::now();
+        loop {
+            let ready = crate::http::get(&base.replace("0.0.0.0", "127.0.0.1"), "/readyz");
+            if ready.status == 200 {
+                return base;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "never ready: {ready:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The API's base URL as soon as the host logs it (before jobs are loaded).
+    pub fn api_address(&self) -> String {
         let started = Instant::now();
         loop {
             let log = self.log_text();
             if let Some(at) = log.find("API listening on ") {
                 let rest = &log[at + "API listening on ".len()..];
-                return rest.split_whitespace().next().unwrap().to_string();
+                let end = rest.find(|c: char| c.is_whitespace() || c == '"').unwrap_or(rest.len());
+                return rest[..end].to_string();
             }
             assert!(started.elapsed() < Duration::from_secs(30), "no API address in log:\n{log}");
             std::thread::sleep(Duration::from_millis(50));

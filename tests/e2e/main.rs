@@ -2,12 +2,16 @@
 //! runs, the library's `Runtime`) against real components built from `examples/` and
 //! `tests/guests/`. Guests and the binary are built once per test run by `util`.
 
+mod api;
+mod auth;
 mod bad_input;
 mod clock;
+mod control;
 mod dashboard;
 mod guest_api;
 mod host;
 mod http;
+mod metrics;
 mod next;
 mod policies;
 mod reload;

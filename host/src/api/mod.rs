@@ -106,17 +106,15 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn readyz(State(context): AppState) -> Response {
-    match context.scheduler.status(None, 0).await {
-        Some(report) => {
-            axum::Json(json!({ "status": "ready", "jobs": report.jobs.len() })).into_response()
+    let why = match context.scheduler.status(None, 0).await {
+        Some(report) if report.ready => {
+            let body = json!({ "status": "ready", "jobs": report.jobs.len() });
+            return axum::Json(body).into_response();
         }
-        None => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            "the scheduler is not running",
-        )
-        .into_response(),
-    }
+        Some(_) => "the jobs folder is still being loaded",
+        None => "the scheduler is not running",
+    };
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why).into_response()
 }
 
 async fn metrics(State(context): AppState) -> impl IntoResponse {

@@ -137,6 +137,8 @@ pub struct StatusReport {
     pub jobs: Vec<JobStatus>,
     /// Job files that failed to load and are not running: (name, error naming file and line).
     pub invalid: Vec<(String, String)>,
+    /// Every job in the folder at start has been loaded (or reported invalid).
+    pub ready: bool,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, ControlError>>;

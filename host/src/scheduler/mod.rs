@@ -55,6 +55,8 @@ pub enum JobEvent {
     Upsert(Arc<JobDef>),
     /// A job was deleted.
     Remove(String),
+    /// Every job in the folder at start has been reported: the host is ready (`/readyz`).
+    InitialScanDone,
     /// A new version of a job is invalid; the old version (if any) keeps running.
     Invalid {
         /// The job.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::scan_loop;
 use super::{JobChange, JobLoader};
@@ -27,6 +27,8 @@ pub struct Watcher {
     /// Set on drop; the loop checks it after every wake-up and while waiting on a full
     /// event channel.
     stop: Arc<AtomicBool>,
+    /// Becomes true once every job present at start has been reported.
+    initial_scan: watch::Receiver<bool>,
     /// Wakes the loop so it sees `stop` at once. A closure, so `Watcher` is not generic
     /// over the job type carried by the loop's channel.
     wake: Box<dyn Fn() + Send + Sync>,
@@ -56,8 +58,15 @@ impl Watcher {
         })?;
         let (events, receiver) = mpsc::channel(EVENT_BUFFER);
         let stop = Arc::new(AtomicBool::new(false));
-        let wake = scan_loop::start(&dir, loader, use_notify, events, stop.clone())?;
-        Ok((Watcher { dir, stop, wake }, receiver))
+        let (initial_tx, initial_scan) = watch::channel(false);
+        let wake = scan_loop::start(&dir, loader, use_notify, events, stop.clone(), initial_tx)?;
+        Ok((Watcher { dir, stop, initial_scan, wake }, receiver))
+    }
+
+    /// Becomes true once every job in the folder at start has been reported (added or
+    /// invalid): each of those changes is in the event channel before the flag flips.
+    pub fn initial_scan(&self) -> watch::Receiver<bool> {
+        self.initial_scan.clone()
     }
 
     /// The folder being watched.

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::watch;
 
 use super::load::{Task, TaskResult};
 use super::scan::list_dir;
@@ -49,6 +50,7 @@ pub(super) fn start<L: JobLoader>(
     use_notify: bool,
     events: mpsc::Sender<JobChange<L::Job>>,
     stop: Arc<AtomicBool>,
+    initial_scan: watch::Sender<bool>,
 ) -> io::Result<Box<dyn Fn() + Send + Sync>> {
     let (tx, rx) = std_mpsc::channel();
     let scan_loop = ScanLoop {
@@ -59,6 +61,7 @@ pub(super) fn start<L: JobLoader>(
         rx,
         events,
         stop,
+        initial_scan,
         state: WatchState::new(),
         queue: VecDeque::new(),
         running: 0,
@@ -114,6 +117,8 @@ struct ScanLoop<L: JobLoader> {
     rx: std_mpsc::Receiver<Msg<L::Job>>,
     events: mpsc::Sender<JobChange<L::Job>>,
     stop: Arc<AtomicBool>,
+    /// Set once every job present at start has been reported (its change is in `events`).
+    initial_scan: watch::Sender<bool>,
     state: WatchState<L::Job>,
     /// Loads waiting for a worker: a burst of big jobs (startup) must not start dozens of
     /// compilations at once, each holding its module in memory.
@@ -160,6 +165,7 @@ impl<L: JobLoader> ScanLoop<L> {
             }
             if !reported_initial && self.state.is_idle() {
                 reported_initial = true;
+                self.initial_scan.send_replace(true);
                 tracing::debug!(dir = %self.dir.display(), "jobs folder: initial scan reported");
             }
             match self.rx.recv_timeout(next_scan.saturating_duration_since(Instant::now())) {

@@ -56,7 +56,7 @@ impl Scheduler {
             .filter(|(name, _)| only.is_none_or(|only| only == name.as_str()))
             .map(|(name, error)| (name.clone(), error.clone()))
             .collect();
-        StatusReport { jobs, invalid }
+        StatusReport { jobs, invalid, ready: self.ready }
     }
 
     fn job_status(&self, entry: &JobEntry, fires: usize, now: i64) -> (String, JobStatus) {

@@ -106,6 +106,8 @@ struct Scheduler {
     recorder: Recorder,
     /// Job files that failed to load and have no running version: name -> error.
     invalid: BTreeMap<String, String>,
+    /// The jobs folder's initial scan has been taken in.
+    ready: bool,
 }
 
 /// Runs the scheduler until `shutdown` resolves, then stops claiming, lets running jobs
@@ -140,6 +142,7 @@ pub async fn run(
         done_tx,
         recorder,
         invalid: BTreeMap::new(),
+        ready: false,
     };
     scheduler.recover();
     tokio::pin!(shutdown);
@@ -258,6 +261,14 @@ impl Scheduler {
                         tracing::error!(job = %name, "cannot forget the removed job: {err}");
                     }
                 }
+            }
+            JobEvent::InitialScanDone => {
+                tracing::info!(
+                    jobs = self.jobs.len(),
+                    invalid = self.invalid.len(),
+                    "jobs folder loaded; ready"
+                );
+                self.ready = true;
             }
             JobEvent::Invalid { name, error } => {
                 let keeps = if self.jobs.contains_key(&name) {

@@ -1,0 +1,101 @@
+//! The CLI control verbs (O1) against a running host, and the host's JSON log format (O4).
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::host::Site;
+use crate::util::sandcron;
+
+fn verb(api: &str, args: &[&str]) -> Output {
+    Command::new(sandcron()).args(args).args(["--api", api]).output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn trigger_pause_resume_and_backfill_from_the_command_line() {
+    let site = Site::new();
+    site.probe_job("probe", "every = \"1h\"\nphase = \"1800s\"\n");
+    let host = site.start(&["--log-format", "json"]);
+    let api = host.api();
+
+    let started = stdout(&verb(
+        &api,
+        &["trigger", "probe", "--payload", "context", "--idempotency-key", "cli-1"],
+    ));
+    assert!(started.starts_with("started probe run "), "{started}");
+    let json: Value = serde_json::from_str(&stdout(&verb(
+        &api,
+        &["trigger", "probe", "--idempotency-key", "cli-1", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(json["status"], "duplicate");
+    let runs = site.wait_runs("probe", Duration::from_secs(20), |r| {
+        r.iter().any(|r| r["status"] == "succeeded")
+    });
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    let output = runs[0]["output"].as_str().unwrap();
+    assert!(output.contains(r#""idempotency_key":"cli-1""#), "{output}");
+
+    let paused = stdout(&verb(&api, &["pause", "probe", "--note", "upgrading"]));
+    assert_eq!(paused.trim(), "paused probe (upgrading)");
+    let refused = verb(&api, &["trigger", "probe"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("paused") && stderr.contains("job_paused"), "{stderr}");
+    let resumed = stdout(&verb(&api, &["resume", "probe"]));
+    assert!(resumed.starts_with("resumed probe; next fire "), "{resumed}");
+
+    let now = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now());
+    let to = now - chrono::Duration::hours(1);
+    let from = to - chrono::Duration::hours(3);
+    let backfill = stdout(&verb(
+        &api,
+        &[
+            "backfill",
+            "probe",
+            "--from",
+            &from.to_rfc3339(),
+            "--to",
+            &to.to_rfc3339(),
+            "--rate",
+            "10",
+        ],
+    ));
+    assert!(backfill.contains("3 slot(s) in range, 3 queued, 0 already ran"), "{backfill}");
+    let runs = site.wait_runs("probe", Duration::from_secs(20), |r| {
+        r.iter().filter(|r| r["trigger"] == "backfill" && r["status"] == "succeeded").count() == 3
+    });
+    assert_eq!(runs.iter().filter(|r| r["trigger"] == "backfill").count(), 3, "{runs:#?}");
+
+    let missing = verb(&api, &["trigger", "ghost"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no job named \"ghost\""));
+    let unreachable = verb("http://127.0.0.1:9", &["resume", "probe"]);
+    assert_eq!(unreachable.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unreachable.stderr).contains("cannot reach the sandcron API"));
+
+    // --log-format json: every line is one JSON object; the run's lines carry its job and
+    // run id in their span.
+    let log = host.log_text();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let run_lines: Vec<&Value> = lines
+        .iter()
+        .filter(|l| {
+            l["fields"]["message"] == "run started" || l["fields"]["message"] == "run finished"
+        })
+        .collect();
+    assert!(run_lines.len() >= 8, "{log}");
+    for line in run_lines {
+        assert_eq!(line["span"]["job"], "probe", "{line}");
+        assert!(line["span"]["run"].as_str().is_some_and(|r| !r.is_empty()), "{line}");
+    }
+}
