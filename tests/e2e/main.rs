@@ -13,6 +13,7 @@ mod host;
 mod http;
 mod metrics;
 mod next;
+mod openapi;
 mod policies;
 mod reload;
 mod sandbox;
