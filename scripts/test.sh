@@ -7,6 +7,7 @@ started=$SECONDS
 bash scripts/setup.sh
 bash scripts/build-guests.sh
 bash scripts/browser-setup.sh >/dev/null   # Chromium + playwright-core for the dashboard test
+bash scripts/api-conformance.sh --install   # schemathesis for the OpenAPI conformance test
 
 # Build first and fail on warnings in our own crates (cargo replays cached warnings).
 build_log=$(mktemp)
