@@ -30,6 +30,15 @@ function fail(message) {
   throw new Error(message);
 }
 
+/** Awaits `promise`; a timeout or other failure becomes `message` (plus the cause). */
+async function must(promise, message) {
+  try {
+    return await promise;
+  } catch (err) {
+    return fail(`${message} (${err.message.split('\n')[0]})`);
+  }
+}
+
 async function launch() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -61,7 +70,7 @@ async function openMode(browser) {
   const response = await page.goto(`${base}/`);
   if (response.status() !== 200) fail(`GET / answered ${response.status()}`);
   const row = page.locator(`tr[data-testid="job-row"][data-job="${job}"]`);
-  await row.waitFor();
+  await must(row.waitFor(), `the jobs table never listed job ${job}`);
   const names = await page.locator('tr[data-testid="job-row"]').evaluateAll(
     (rows) => rows.map((r) => r.getAttribute('data-job')));
   if (names.length === 0) fail('the jobs table is empty');
@@ -88,8 +97,9 @@ async function openMode(browser) {
   // 2. Trigger from the jobs table: a flash names the new run.
   await row.locator('button[data-testid="trigger"]').click();
   const flash = page.locator('[data-testid="flash-text"]');
-  await page.waitForFunction(() => /started run|queued/.test(
-    (document.querySelector('[data-testid="flash-text"]') || {}).textContent || ''));
+  await must(page.waitForFunction(() => /started run|queued/.test(
+    (document.querySelector('[data-testid="flash-text"]') || {}).textContent || '')),
+  'Trigger showed no "started run" message');
   const triggerFlash = (await flash.innerText()).trim();
   const match = triggerFlash.match(/started run (\S+)/);
   const triggeredRun = match ? match[1] : null;
@@ -103,7 +113,7 @@ async function openMode(browser) {
   const runRow = triggeredRun
     ? page.locator(`tr[data-testid="run-row"][data-run-id="${triggeredRun}"]`)
     : page.locator('tr[data-testid="run-row"]').first();
-  await runRow.waitFor();
+  await must(runRow.waitFor(), `the run table never showed run ${triggeredRun}`);
   await page.waitForFunction((sel) => {
     const tr = document.querySelector(sel);
     return tr && tr.getAttribute('data-status') !== 'running';
@@ -114,14 +124,15 @@ async function openMode(browser) {
   step('runs', { run_trigger: runTrigger, run_status: runStatus, run_rows: runCount });
 
   // 4. The chart has a data point per run.
-  await page.locator('[data-testid="chart-point"]').first().waitFor();
+  await must(page.locator('[data-testid="chart-point"]').first().waitFor(),
+    'the chart drew no data point');
   const points = await page.locator('svg[data-testid="chart-svg"] [data-testid="chart-point"]').count();
   step('chart', { chart_points: points });
 
   // 5. Expanding the run shows its output and logs.
   await runRow.locator('button[data-testid="run-expand"]').click();
   const detail = page.locator('tr.detail [data-testid="run-output"]').first();
-  await detail.waitFor();
+  await must(detail.waitFor(), 'expanding the run showed no output');
   const output = (await detail.innerText()).trim();
   const logs = (await page.locator('tr.detail [data-testid="run-logs"]').first().innerText()).trim();
   const expanded = await runRow.locator('button[data-testid="run-expand"]').getAttribute('aria-expanded');
@@ -131,7 +142,8 @@ async function openMode(browser) {
   // 6. Pause with a note: the page shows the paused state.
   await page.fill('#pause-note', 'browser test pause');
   await page.click('#job-pause');
-  await page.locator('#view-job[data-paused="true"]').waitFor();
+  await must(page.locator('#view-job[data-paused="true"]').waitFor(),
+    'Pause did not show the paused state');
   const pausedState = (await page.locator('[data-testid="fact-state"]').innerText()).trim();
   const resumeVisible = await page.locator('#job-resume').isVisible();
   // The API agrees (asked from node, not through the page).
@@ -145,16 +157,17 @@ async function openMode(browser) {
 
   // 7. A refused call shows the API's message: trigger while paused (409 job_paused).
   await page.click('#job-trigger');
-  await page.waitForFunction(() => {
+  await must(page.waitForFunction(() => {
     const el = document.querySelector('#flash.error [data-testid="flash-text"]');
     return el && el.textContent.length > 0;
-  });
+  }), 'a trigger refused by the API showed no error message');
   const errorFlash = (await flash.innerText()).trim();
   step('error', { error_flash: errorFlash });
 
   // 8. Resume clears it.
   await page.click('#job-resume');
-  await page.locator('#view-job[data-paused="false"]').waitFor();
+  await must(page.locator('#view-job[data-paused="false"]').waitFor(),
+    'Resume did not clear the paused state');
   const resumedState = (await page.locator('[data-testid="fact-state"]').innerText()).trim();
   step('resume', { resumed_state: resumedState });
 
@@ -206,7 +219,8 @@ async function tokenMode(browser) {
 
   await page.fill('input[name="token"]', token);
   await page.click('button[type="submit"]');
-  await page.locator('tr[data-testid="job-row"]').first().waitFor();
+  await must(page.locator('tr[data-testid="job-row"]').first().waitFor(),
+    'signing in did not show the jobs table');
   const names = await page.locator('tr[data-testid="job-row"]').evaluateAll(
     (rows) => rows.map((r) => r.getAttribute('data-job')));
   const cookies = await context.cookies();
