@@ -1,7 +1,8 @@
 //! The bearer token (O6). With a token configured, every `/v1/` call and `/metrics` must
-//! send `Authorization: Bearer <token>`; the dashboard's browser session sends the same
-//! token in an HttpOnly, SameSite=Strict cookie set by its login form (so no other site can
-//! make the browser use it). Without a token (loopback bind), everything is open.
+//! send `Authorization: Bearer <token>`; the dashboard's browser session instead holds an
+//! HttpOnly, SameSite=Strict cookie set by its login form (so no other site can make the
+//! browser use it) whose value is the token's SHA-256, so the token itself never sits in
+//! the browser. Without a token (loopback bind), everything is open.
 
 use std::sync::Arc;
 
@@ -19,6 +20,17 @@ pub const COOKIE: &str = "sandcron_token";
 /// Compares without an early exit, so response timing does not reveal a prefix match.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The session cookie's value for a token.
+pub fn session_value(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `given` is the configured token (false when none is configured).
+pub fn is_token(context: &ApiContext, given: &str) -> bool {
+    context.token.as_deref().is_some_and(|token| same(given.as_bytes(), token.as_bytes()))
 }
 
 fn cookie_token(headers: &HeaderMap) -> Option<&str> {
@@ -39,10 +51,10 @@ pub fn authorized(context: &ApiContext, headers: &HeaderMap) -> bool {
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "));
-    [bearer, cookie_token(headers)]
-        .into_iter()
-        .flatten()
-        .any(|given| same(given.trim().as_bytes(), token.as_bytes()))
+    let by_bearer = bearer.is_some_and(|given| is_token(context, given.trim()));
+    let by_cookie = cookie_token(headers)
+        .is_some_and(|given| same(given.as_bytes(), session_value(token).as_bytes()));
+    by_bearer || by_cookie
 }
 
 /// Middleware: 401 in the error shape unless the request carries the token.

@@ -12,7 +12,7 @@ use axum::{Form, Router};
 use serde::Deserialize;
 
 use super::ApiContext;
-use super::auth::{COOKIE, authorized};
+use super::auth::{COOKIE, authorized, is_token, session_value};
 
 const INDEX: &str = include_str!("../../assets/dashboard/index.html");
 const APP_JS: &str = include_str!("../../assets/dashboard/app.js");
@@ -55,24 +55,13 @@ struct LoginForm {
 }
 
 async fn login(State(context): State<Arc<ApiContext>>, Form(form): Form<LoginForm>) -> Response {
-    let mut headers = HeaderMap::new();
-    let bearer = format!("Bearer {}", form.token.trim());
-    match bearer.parse() {
-        Ok(value) => {
-            headers.insert(header::AUTHORIZATION, value);
-        }
-        Err(_) => return login_page(StatusCode::UNAUTHORIZED, "That token is not valid."),
+    if context.token.is_none() {
+        return login_page(StatusCode::OK, "This host has no token; the dashboard is open.");
     }
-    if context.token.is_none() || !authorized(&context, &headers) {
-        let message = if context.token.is_none() {
-            "This host has no token; the dashboard is open."
-        } else {
-            "That token is not valid."
-        };
-        let status =
-            if context.token.is_none() { StatusCode::OK } else { StatusCode::UNAUTHORIZED };
-        return login_page(status, message);
+    if !is_token(&context, form.token.trim()) {
+        return login_page(StatusCode::UNAUTHORIZED, "That token is not valid.");
     }
-    let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/", form.token.trim());
+    let value = session_value(form.token.trim());
+    let cookie = format!("{COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/");
     ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
 }
