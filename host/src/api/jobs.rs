@@ -24,6 +24,8 @@ const NEXT_FIRES: usize = 5;
 /// Backfill starts per second unless the request says otherwise, and the most it may ask.
 const DEFAULT_BACKFILL_RATE: f64 = 1.0;
 const MAX_BACKFILL_RATE: f64 = 50.0;
+/// One start per 100 s at the slowest: a slower backfill would look like one that hangs.
+const MIN_BACKFILL_RATE: f64 = 0.01;
 /// Longest idempotency key accepted.
 const MAX_KEY_LEN: usize = 200;
 
@@ -232,16 +234,13 @@ pub async fn backfill(
     let to = to.ok_or_else(|| ApiError::invalid("to", "`to` is required"))?;
     let (from_ms, to_ms) = (instant("from", &from)?, instant("to", &to)?);
     let rate = rate.unwrap_or(DEFAULT_BACKFILL_RATE);
-    if !(rate > 0.0 && rate <= MAX_BACKFILL_RATE) {
+    if !(MIN_BACKFILL_RATE..=MAX_BACKFILL_RATE).contains(&rate) {
         return Err(ApiError::invalid(
             "rate",
-            format!("`rate` must be above 0 and at most {MAX_BACKFILL_RATE} starts per second"),
+            format!("`rate` must be {MIN_BACKFILL_RATE} to {MAX_BACKFILL_RATE} starts per second"),
         ));
     }
-    // A tiny rate (5e-324) is in range but its interval overflows a Duration.
-    let interval = Duration::try_from_secs_f64(1.0 / rate).map_err(|_| {
-        ApiError::invalid("rate", format!("`rate` {rate} is too small: its interval overflows"))
-    })?;
+    let interval = Duration::from_secs_f64(1.0 / rate);
     let plan = context.scheduler.backfill(name.clone(), from_ms, to_ms, interval).await?;
     let body = json!({
         "job": name,
