@@ -89,4 +89,6 @@ export PATH="$tools/venv/bin:$tools/npm/node_modules/.bin:$tools/cargo/bin:\$PAT
 export SANDCRON_TOOLCHAINS="$tools"
 export SANDCRON_WASI_ADAPTER="$tools/adapter/wasi_snapshot_preview1.reactor.wasm"
 export SANDCRON_NODE_MODULES="$tools/npm/node_modules"
+# Go: never fetch another toolchain; keep the build cache with the other tools.
+export GOTOOLCHAIN=local GOCACHE="$tools/go-cache" GOPATH="$tools/go-path"
 EOF
