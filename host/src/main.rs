@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::main(args),
         Command::Jobs(args) => commands::jobs::main(args),
         Command::Runs(args) => commands::runs::main(args),
+        Command::New(args) => commands::new::main(args),
     };
     ExitCode::from(code as u8)
 }

@@ -2,6 +2,7 @@
 //! default paths, and building the runtime from flags.
 
 pub mod jobs;
+pub mod new;
 pub mod next;
 pub mod run;
 pub mod runs;
