@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 started=$SECONDS
 bash scripts/setup.sh
 bash scripts/build-guests.sh
+bash scripts/build-lang-guests.sh   # JS, Python, C, Go: toolchains from the registries
 
 # Build first and fail on warnings in our own crates (cargo replays cached warnings).
 build_log=$(mktemp)

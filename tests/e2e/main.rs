@@ -6,6 +6,7 @@ mod bad_input;
 mod clock;
 mod guest_api;
 mod host;
+mod languages;
 mod next;
 mod policies;
 mod reload;
