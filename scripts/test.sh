@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 started=$SECONDS
 bash scripts/setup.sh
 bash scripts/build-guests.sh
+bash scripts/build-lang-guests.sh   # JS, Python, C, Go: toolchains from the registries
 bash scripts/browser-setup.sh >/dev/null   # Chromium + playwright-core for the dashboard test
 bash scripts/api-conformance.sh --install   # schemathesis for the OpenAPI conformance test
 

@@ -13,56 +13,24 @@
 //! (`SANDCRON_BENCH_RUNS=N` sets runs per variant; default 20000).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sandcron::config::JobSpec;
 use sandcron::job::{RunOutcome, RunRequest};
 use sandcron::runtime::{Runtime, RuntimeConfig};
-use sandcron::store::{SqliteStore, StateStore, StateUsage, StoreError};
+use sandcron::store::{SqliteStore, StateStore};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+mod common;
+use common::MemoryState;
 
 mod bare {
     wasmtime::component::bindgen!({ world: "job", path: "../wit" });
 }
 use bare::sandcron::job as imports;
-
-/// In-memory state, so the comparison measures the runtime and not the disk.
-#[derive(Default)]
-struct MemoryState(Mutex<HashMap<(String, String), Vec<u8>>>);
-
-impl StateStore for MemoryState {
-    fn state_get(&self, job: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.0.lock().unwrap().get(&(job.into(), key.into())).cloned())
-    }
-    fn state_set(&self, job: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.0.lock().unwrap().insert((job.into(), key.into()), value.to_vec());
-        Ok(())
-    }
-    fn state_delete(&self, job: &str, key: &str) -> Result<bool, StoreError> {
-        Ok(self.0.lock().unwrap().remove(&(job.into(), key.into())).is_some())
-    }
-    fn state_keys(&self, job: &str) -> Result<Vec<String>, StoreError> {
-        Ok(self
-            .0
-            .lock()
-            .unwrap()
-            .keys()
-            .filter(|(j, _)| j == job)
-            .map(|(_, k)| k.clone())
-            .collect())
-    }
-    fn state_usage(&self, job: &str) -> Result<StateUsage, StoreError> {
-        let map = self.0.lock().unwrap();
-        let mine = map.iter().filter(|((j, _), _)| j == job);
-        Ok(mine.fold(StateUsage::default(), |u, ((_, k), v)| StateUsage {
-            keys: u.keys + 1,
-            bytes: u.bytes + (k.len() + v.len()) as u64,
-        }))
-    }
-}
 
 /// Store data of the bare loop: WASI plus no-op-ish host imports.
 struct BareHost {
@@ -175,14 +143,7 @@ impl Samples {
 }
 
 fn main() {
-    // As in the sandcron binary: no Rust backtraces in wasmtime's internal errors.
-    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
-        // SAFETY: first thing in main, single-threaded.
-        #[allow(unsafe_code)]
-        unsafe {
-            std::env::set_var("RUST_LIB_BACKTRACE", "0")
-        };
-    }
+    common::quiet_library_backtraces();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), Into::into);

@@ -66,6 +66,10 @@ pub enum Command {
     ///
     /// Exits 2 when the schedule is invalid or can never fire.
     Next(NextArgs),
+    /// Scaffold a buildable job: source, manifest, build script, README (and WIT).
+    ///
+    /// Exits 2 on a bad name or an existing folder (nothing is overwritten).
+    New(NewArgs),
 }
 
 /// `sandcron serve`.
@@ -294,5 +298,50 @@ fn parse_pair(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
         _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
+}
+
+/// `sandcron new`.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The job's name: lowercase letters, digits, `-` and `_`, starting with a letter.
+    pub name: String,
+    /// The job's language.
+    #[arg(long, value_enum)]
+    pub lang: Lang,
+    /// The folder to create (it must not exist) [default: ./NAME].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Rust: the sandcron-guest SDK folder [default: guest-sdk/ of the source tree this
+    /// binary was built from].
+    #[arg(long, value_name = "DIR")]
+    pub sdk_path: Option<PathBuf>,
+}
+
+/// The languages `sandcron new` scaffolds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    /// Rust with the sandcron-guest SDK (a component).
+    Rust,
+    /// JavaScript via jco componentize, QuickJS (a component).
+    Js,
+    /// Python via componentize-py (a component).
+    Python,
+    /// C via clang, wit-bindgen c and the preview1 adapter (a component).
+    C,
+    /// Go as a WASI preview1 command.
+    Go,
+}
+
+impl Lang {
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lang::Rust => "rust",
+            Lang::Js => "js",
+            Lang::Python => "python",
+            Lang::C => "c",
+            Lang::Go => "go",
+        }
     }
 }

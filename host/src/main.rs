@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         Command::Pause(args) => commands::control::pause(args),
         Command::Resume(args) => commands::control::resume(args),
         Command::Backfill(args) => commands::control::backfill(args),
+        Command::New(args) => commands::new::main(args),
     };
     ExitCode::from(code as u8)
 }

@@ -11,6 +11,7 @@ mod dashboard;
 mod guest_api;
 mod host;
 mod http;
+mod languages;
 mod metrics;
 mod next;
 mod openapi;

@@ -11,11 +11,11 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
 }
 
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
 }
 
-fn run_checked(command: &mut Command, what: &str) {
+pub fn run_checked(command: &mut Command, what: &str) {
     let status = command.status().unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
     assert!(status.success(), "{what} failed: {status}");
 }

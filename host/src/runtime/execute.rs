@@ -6,12 +6,17 @@
 //! enforced twice — by the epoch callback for guests burning CPU, and by a tokio timeout
 //! for guests parked inside a host call. The callback yields to tokio on every tick, so a
 //! busy guest never holds a worker thread for more than one tick.
+//!
+//! A WASI command has no `run-context` and no `config` import, so it gets the same facts
+//! the ordinary way (F2): the manifest's `[config]` as `SANDCRON_CONFIG_<KEY>` environment
+//! variables and a manual trigger's payload on stdin. State stays a job-world feature.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder};
 
 use super::bindings::{JobError, RunContext, TriggerKind as WitTrigger};
@@ -64,6 +69,12 @@ impl Runtime {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
+        if !matches!(job.prepared, Prepared::Job(_)) {
+            builder.envs(&config_env(&spec.config));
+            if let Some(payload) = &request.payload {
+                builder.stdin(MemoryInputPipe::new(payload.clone()));
+            }
+        }
         for dir in &spec.capabilities.dirs {
             let perms = if dir.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
             if let Err(err) = builder.preopened_dir(&dir.host, &dir.guest, perms) {
@@ -206,6 +217,20 @@ async fn call_component(
     }
 }
 
+/// A command's view of `[config]`: `greeting` becomes `SANDCRON_CONFIG_GREETING`, every
+/// character that is not an ASCII letter or digit an underscore.
+fn config_env(config: &std::collections::BTreeMap<String, String>) -> Vec<(String, String)> {
+    let env_key = |key: &str| -> String {
+        key.chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+            .collect()
+    };
+    config
+        .iter()
+        .map(|(key, value)| (format!("SANDCRON_CONFIG_{}", env_key(key)), value.clone()))
+        .collect()
+}
+
 fn run_context(
     job: &LoadedJob,
     spec: &JobSpec,
@@ -332,6 +357,18 @@ mod tests {
         let stderr = "\nthread '<unnamed>' panicked at src/lib.rs:42:9:\nprobe panicked: boom\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
         assert_eq!(panic_text(stderr).unwrap(), "probe panicked: boom (at src/lib.rs:42:9)");
         assert_eq!(panic_text("nothing here"), None);
+    }
+
+    #[test]
+    fn config_keys_become_env_names() {
+        let config = [("greeting".to_string(), "hi".to_string()), ("max-age.s".into(), "3".into())];
+        assert_eq!(
+            config_env(&config.into_iter().collect()),
+            [
+                ("SANDCRON_CONFIG_GREETING".to_string(), "hi".to_string()),
+                ("SANDCRON_CONFIG_MAX_AGE_S".into(), "3".into())
+            ]
+        );
     }
 
     #[test]

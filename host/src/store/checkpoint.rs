@@ -36,7 +36,12 @@ impl Checkpointer {
             .name("sandcron-checkpoint".into())
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(INTERVAL);
+                    // Parked rather than asleep: `drop` unparks it, so closing a store (the
+                    // end of every `sandcron run`) never waits out the interval.
+                    std::thread::park_timeout(INTERVAL);
+                    if flag.load(Ordering::Relaxed) {
+                        break;
+                    }
                     let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
                     if let Err(err) = result {
                         tracing::debug!("background checkpoint: {err}");
@@ -52,7 +57,25 @@ impl Drop for Checkpointer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropping_the_checkpointer_does_not_wait_out_the_interval() {
+        let dir = std::env::temp_dir().join(format!("sandcron-checkpoint-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let checkpointer = Checkpointer::start(&dir.join("db.sqlite")).expect("starts");
+        std::thread::sleep(Duration::from_millis(20));
+        let started = std::time::Instant::now();
+        drop(checkpointer);
+        assert!(started.elapsed() < INTERVAL / 2, "drop took {:?}", started.elapsed());
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
