@@ -9,6 +9,9 @@ use sandcron::commands;
 fn main() -> ExitCode {
     quiet_library_backtraces();
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        die_quietly_on_closed_pipe();
+    }
     init_tracing(cli.log_format);
     let code = match cli.command {
         Command::Run(args) => commands::run::main(args),
@@ -37,6 +40,17 @@ fn quiet_library_backtraces() {
         unsafe {
             std::env::set_var("RUST_LIB_BACKTRACE", "0")
         };
+    }
+}
+
+/// `sandcron runs JOB | head` closes the pipe early: a command-line tool should then stop
+/// quietly, as `ls` does, instead of panicking in `println!` (Rust ignores SIGPIPE by
+/// default). The host (`serve`) keeps ignoring it: its sockets must not kill it.
+fn die_quietly_on_closed_pipe() {
+    // SAFETY: restores the default disposition of one signal before any thread exists.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

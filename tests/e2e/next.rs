@@ -68,3 +68,21 @@ fn impossible_and_invalid_schedules_are_refused() {
     assert_eq!(code, 2);
     assert!(stderr.contains("Mars/Olympus"), "{stderr}");
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_listing_quietly() {
+    // `sandcron next ... | head -1`: the closed pipe stops the listing like any Unix tool,
+    // without a panic message.
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' next '* * * * * *' -n 1000000 | head -n 1",
+            crate::util::sandcron().display()
+        ))
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 1);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
+}
