@@ -760,6 +760,7 @@ fn bench_finish(now: i64) -> RunFinish {
         output: "ok".into(),
         logs_json: "[]".into(),
         retry_at_ms: None,
+        started_at_ms: Some(now),
     }
 }
 

@@ -126,19 +126,15 @@ pub(crate) async fn run_one(
         retry: None,
         retry_at_ms: None,
     };
-    let permit = workers.acquire_owned().await;
-    services.metrics.queue_change(-1);
-    let Ok(_permit) = permit else {
-        let _ = done.send(report);
-        return;
-    };
+    // Until a worker takes the run, it counts in the queue-depth gauge.
+    let queued = Queued::new(&services.metrics);
     let clock = &services.clock;
-    let started_ms = clock.now_ms();
-    let run_id = new_run_id(&services.owner, order.run_key, started_ms);
+    let claimed_ms = clock.now_ms();
+    let run_id = new_run_id(&services.owner, order.run_key, claimed_ms);
     // The span (opened by the scheduler with the job name) carries the run id from here on.
     tracing::Span::current().record("run", run_id.as_str());
     // The deadline counts until the guest actually starts, worker wait included.
-    let too_late = order.start_by_ms.is_some_and(|by| started_ms > by);
+    let too_late = order.start_by_ms.is_some_and(|by| claimed_ms > by);
     let (status, reason) = if too_late {
         (RunStatus::Missed, "missed:deadline".to_string())
     } else {
@@ -156,8 +152,11 @@ pub(crate) async fn run_one(
         scheduled_at_ms: order.scheduled_at_ms,
         status,
         reason,
-        started_at_ms: (!too_late).then_some(started_ms),
+        // Provisional: the finish records when the guest really started.
+        started_at_ms: (!too_late).then_some(claimed_ms),
     };
+    // Claim first, then wait for a worker: claims from every due slot queue up at the store
+    // writer together and commit in one batch, instead of one commit per worker turn.
     let claimed = recorder.claim(claim).await;
     if let Some(reply) = order.reply.take() {
         let key = order.idempotency_key.clone();
@@ -185,11 +184,41 @@ pub(crate) async fn run_one(
         }
     }
     if too_late {
-        tracing::warn!(slot = ?order.slot_ms, "missed: waited for a worker past starting_deadline");
-        report.succeeded = false;
+        tracing::warn!(slot = ?order.slot_ms, "missed: waited past starting_deadline");
         report.taken = true; // nothing ran: no retry, no breaker verdict
         let _ = done.send(report);
         return;
+    }
+    // Wait for a worker; an interrupt (shutdown, cancel-other) may come first.
+    let permit = tokio::select! {
+        biased;
+        interrupt = interrupted(&mut cancel) => Err(interrupt),
+        permit = workers.acquire_owned() => Ok(permit),
+    };
+    drop(queued);
+    let (_permit, started_ms) = match permit {
+        Ok(Ok(permit)) => (permit, clock.now_ms()),
+        Ok(Err(_closed)) => {
+            let _ = done.send(report);
+            return;
+        }
+        Err(interrupt) => {
+            let now_ms = clock.now_ms();
+            let retry_at_ms = retry_at(&order, &run_id, now_ms, interrupt.retry).map(|_| now_ms);
+            let finish = interrupted_finish(&interrupt, now_ms, None, retry_at_ms);
+            return record(recorder, run_id, finish, report, &order, done);
+        }
+    };
+    if order.start_by_ms.is_some_and(|by| started_ms > by) {
+        tracing::warn!(slot = ?order.slot_ms, "missed: waited for a worker past starting_deadline");
+        report.taken = true; // nothing ran: no retry, no breaker verdict
+        let finish = RunFinish {
+            status: RunStatus::Missed,
+            reason: "missed:deadline".into(),
+            outcome: "missed".into(),
+            ..empty_finish(started_ms)
+        };
+        return record(recorder, run_id, finish, report, &order, done);
     }
     let lag_ms = started_ms - order.scheduled_at_ms;
     tracing::info!(slot = ?order.slot_ms, attempt = order.attempt, trigger = trigger_word(order.trigger), lag_ms, "run started");
@@ -211,13 +240,6 @@ pub(crate) async fn run_one(
     };
 
     let finished_ms = clock.now_ms();
-    let next_attempt = |retryable: bool| -> Option<i64> {
-        if !retryable {
-            return None;
-        }
-        let delay = retry_delay(&def.spec.retry, order.attempt, unit_random(&run_id))?;
-        Some(finished_ms + delay.as_millis() as i64)
-    };
     let finish = match &result {
         Ok(run) => {
             report.succeeded = run.outcome == RunOutcome::Succeeded;
@@ -238,21 +260,20 @@ pub(crate) async fn run_one(
                 peak_memory: Some(run.peak_memory),
                 output,
                 logs_json: serde_json::to_string(&run.logs).unwrap_or_else(|_| "[]".into()),
-                retry_at_ms: next_attempt(!report.succeeded && run.outcome.retryable()),
+                retry_at_ms: retry_at(
+                    &order,
+                    &run_id,
+                    finished_ms,
+                    !report.succeeded && run.outcome.retryable(),
+                ),
+                started_at_ms: Some(started_ms),
             }
         }
-        Err(interrupt) => RunFinish {
-            status: RunStatus::Interrupted,
-            reason: interrupt.reason.to_string(),
-            outcome: "interrupted".into(),
-            finished_at_ms: finished_ms,
-            duration_ms: (finished_ms - started_ms) as f64,
-            fuel_used: None,
-            peak_memory: None,
-            output: String::new(),
-            logs_json: "[]".into(),
-            retry_at_ms: next_attempt(interrupt.retry).map(|_| finished_ms),
-        },
+        Err(interrupt) => {
+            let retry_at_ms =
+                retry_at(&order, &run_id, finished_ms, interrupt.retry).map(|_| finished_ms);
+            interrupted_finish(interrupt, finished_ms, Some(started_ms), retry_at_ms)
+        }
     };
     tracing::info!(status = finish.status.as_str(), reason = %finish.reason, duration_ms = finish.duration_ms, "run finished");
     services.metrics.run_finished(
@@ -262,22 +283,95 @@ pub(crate) async fn run_one(
         finish.fuel_used,
         finish.peak_memory,
     );
+    record(recorder, run_id, finish, report, &order, done);
+}
+
+/// When the next attempt is due (after the policy's backoff), if `retryable` and the retry
+/// policy allows another attempt.
+fn retry_at(order: &RunOrder, run_id: &str, now_ms: i64, retryable: bool) -> Option<i64> {
+    if !retryable {
+        return None;
+    }
+    let delay = retry_delay(&order.def.spec.retry, order.attempt, unit_random(run_id))?;
+    Some(now_ms + delay.as_millis() as i64)
+}
+
+/// The finish of a run stopped from outside (`started_ms` is `None` if it never started).
+fn interrupted_finish(
+    interrupt: &Interrupt,
+    now_ms: i64,
+    started_ms: Option<i64>,
+    retry_at_ms: Option<i64>,
+) -> RunFinish {
+    RunFinish {
+        status: RunStatus::Interrupted,
+        reason: interrupt.reason.to_string(),
+        outcome: "interrupted".into(),
+        duration_ms: started_ms.map_or(0.0, |started| (now_ms - started) as f64),
+        retry_at_ms,
+        started_at_ms: started_ms,
+        ..empty_finish(now_ms)
+    }
+}
+
+/// A finish with nothing measured, at `now_ms`.
+fn empty_finish(now_ms: i64) -> RunFinish {
+    RunFinish {
+        status: RunStatus::Failed,
+        reason: String::new(),
+        outcome: String::new(),
+        finished_at_ms: now_ms,
+        duration_ms: 0.0,
+        fuel_used: None,
+        peak_memory: None,
+        output: String::new(),
+        logs_json: "[]".into(),
+        retry_at_ms: None,
+        started_at_ms: None,
+    }
+}
+
+/// Records the finish, then tells the scheduler (with the next attempt, if the finish
+/// plans one). The scheduler hears of the end only once it is recorded, so a retry it
+/// plans is always backed by the failed attempt's row.
+fn record(
+    recorder: Recorder,
+    run_id: String,
+    finish: RunFinish,
+    mut report: RunDone,
+    order: &RunOrder,
+    done: mpsc::UnboundedSender<RunDone>,
+) {
     if let Some(retry_at) = finish.retry_at_ms {
         report.retry_at_ms = Some(retry_at);
         report.retry = Some(super::queue::RetryPlan {
-            job: job.clone(),
+            job: report.job.clone(),
             slot_ms: order.slot_ms,
             scheduled_at_ms: order.scheduled_at_ms,
             attempt: order.attempt + 1,
             idempotency_key: order.idempotency_key.clone(),
         });
     }
-    // The scheduler hears of the end only once it is recorded, so a retry it plans is
-    // always backed by the failed attempt's row.
+    let job = report.job.clone();
     recorder.finish(run_id.clone(), finish, move |recorded| {
         if let Err(err) = recorded {
             tracing::error!(job = %job, run = %run_id, "cannot record the end of the run: {err}");
         }
         let _ = done.send(report);
     });
+}
+
+/// One run counted in the queue-depth gauge until dropped.
+struct Queued<'a>(&'a crate::metrics::Metrics);
+
+impl<'a> Queued<'a> {
+    fn new(metrics: &'a crate::metrics::Metrics) -> Self {
+        Queued(metrics)
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.queue_change(-1);
+    }
 }

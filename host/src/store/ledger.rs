@@ -131,7 +131,8 @@ pub enum Claim {
 /// How a running run ended.
 #[derive(Clone, Debug)]
 pub struct RunFinish {
-    /// [`RunStatus::Succeeded`], [`RunStatus::Failed`] or [`RunStatus::Interrupted`].
+    /// [`RunStatus::Succeeded`], [`RunStatus::Failed`], [`RunStatus::Interrupted`], or
+    /// [`RunStatus::Missed`] when the run waited for a worker past its starting deadline.
     pub status: RunStatus,
     /// The precise reason, e.g. "timeout after 10s"; empty on success.
     pub reason: String,
@@ -153,6 +154,9 @@ pub struct RunFinish {
     /// When the scheduler plans attempt + 1: recorded so a restarted host still retries
     /// ([`Ledger::pending_retries`]).
     pub retry_at_ms: Option<i64>,
+    /// When the guest really started, replacing the claim's provisional time (a run is
+    /// claimed before it waits for a worker); `None`: it never started.
+    pub started_at_ms: Option<i64>,
 }
 
 /// One row of run history, every column typed.

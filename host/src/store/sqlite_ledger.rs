@@ -122,15 +122,18 @@ fn insert_claim(conn: &Connection, run: &NewRun) -> rusqlite::Result<Claim> {
 
 fn update_finish(conn: &Connection, run_id: &str, finish: &RunFinish) -> rusqlite::Result<bool> {
     debug_assert!(
-        matches!(finish.status, RunStatus::Succeeded | RunStatus::Failed | RunStatus::Interrupted),
-        "a run finishes succeeded, failed or interrupted, not {}",
+        matches!(
+            finish.status,
+            RunStatus::Succeeded | RunStatus::Failed | RunStatus::Interrupted | RunStatus::Missed
+        ),
+        "a run finishes succeeded, failed, interrupted or missed, not {}",
         finish.status
     );
     let updated = conn
         .prepare_cached(
             "UPDATE runs SET status = ?2, reason = ?3, outcome = ?4, finished_at_ms = ?5,
                  duration_ms = ?6, fuel_used = ?7, peak_memory = ?8, output = ?9,
-                 logs_json = ?10, retry_at_ms = ?11
+                 logs_json = ?10, retry_at_ms = ?11, started_at_ms = ?12
              WHERE run_id = ?1 AND status = 'running'",
         )?
         .execute(params![
@@ -145,6 +148,7 @@ fn update_finish(conn: &Connection, run_id: &str, finish: &RunFinish) -> rusqlit
             finish.output,
             finish.logs_json,
             finish.retry_at_ms,
+            finish.started_at_ms,
         ])?;
     Ok(updated == 1)
 }
@@ -434,6 +438,8 @@ mod tests {
             output: String::new(),
             logs_json: "[]".to_owned(),
             retry_at_ms,
+            // `scheduled(.., 60_000, ..)` claims with a provisional start of slot + 3.
+            started_at_ms: Some(60_003),
         }
     }
 
@@ -473,6 +479,30 @@ mod tests {
         assert_eq!((run.status, run.attempt, run.slot_ms), (RunStatus::Running, 1, Some(60_000)));
         assert_eq!(run.started_at_ms, Some(60_003));
         assert_eq!(store.run("r2").unwrap(), None);
+    }
+
+    #[test]
+    fn finish_records_the_real_start_or_that_the_run_never_started() {
+        let db = TempDb::new("finish-start");
+        let store = open(&db);
+        for run_id in ["waited", "never"] {
+            let slot = if run_id == "waited" { 60_000 } else { 120_000 };
+            assert_eq!(store.claim(&scheduled(run_id, "a", slot, 1)).unwrap(), Claim::Claimed);
+        }
+        // Claimed at slot + 3, started by a worker 500 ms later.
+        let started = RunFinish { started_at_ms: Some(60_503), ..succeeded(61_000) };
+        assert!(store.finish("waited", &started).unwrap());
+        assert_eq!(store.run("waited").unwrap().unwrap().started_at_ms, Some(60_503));
+        // Missed its deadline while waiting for a worker: it never started.
+        let missed = RunFinish {
+            status: RunStatus::Missed,
+            reason: "missed:deadline".into(),
+            started_at_ms: None,
+            ..failed(121_000, None)
+        };
+        assert!(store.finish("never", &missed).unwrap());
+        let never = store.run("never").unwrap().unwrap();
+        assert_eq!((never.status, never.started_at_ms), (RunStatus::Missed, None));
     }
 
     #[test]
