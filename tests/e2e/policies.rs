@@ -82,3 +82,48 @@ fn with_every_worker_busy_late_slots_are_missed_not_started_late() {
         assert!(pair[1].0 >= pair[0].1, "runs overlapped with --workers 1: {pair:?}");
     }
 }
+
+#[test]
+fn a_run_still_waiting_for_a_worker_at_shutdown_runs_after_the_restart() {
+    // The only worker is busy with `hog` when `waiter` is triggered: its run is claimed and
+    // waits. A shutdown then interrupts both; the waiter never started, so it is retried on
+    // the next start even with max_attempts = 1 (execution is at least once).
+    let manual_only = "every = \"1h\"\nphase = \"1800s\"\n[retry]\nmax_attempts = 1\n";
+    let site = Site::new();
+    site.probe_job("hog", &format!("{manual_only}[limits]\ntimeout = \"60s\"\n"));
+    site.probe_job("waiter", manual_only);
+    let mut host = site.start(&["--workers", "1", "--grace", "200ms"]);
+    let api = host.api();
+    let trigger = |job: &str, payload: &str| {
+        let reply = crate::http::post(
+            &api,
+            &format!("/v1/jobs/{job}/trigger"),
+            &serde_json::json!({ "payload": payload }),
+        );
+        assert_eq!(reply.status, 202, "{reply:?}");
+    };
+    trigger("hog", "sleep:30000");
+    site.wait_runs("hog", Duration::from_secs(20), |r| !r.is_empty());
+    trigger("waiter", "ok");
+    std::thread::sleep(Duration::from_millis(500));
+    host.stop();
+    let waiter = site.runs("waiter");
+    assert_eq!(waiter.len(), 1, "{waiter:#?}");
+    assert_eq!(waiter[0]["status"], "interrupted", "{waiter:#?}");
+    assert!(waiter[0]["started_at"].is_null(), "it never started: {waiter:#?}");
+
+    let mut host = site.start(&["--workers", "1"]);
+    let waiter = site.wait_runs("waiter", Duration::from_secs(20), |r| {
+        r.iter().any(|r| r["status"] == "succeeded")
+    });
+    host.stop();
+    assert_eq!(waiter.len(), 2, "{waiter:#?}");
+    assert_eq!(waiter[1]["attempt"], 2);
+    assert_eq!(waiter[1]["status"], "succeeded");
+    assert_eq!(waiter[1]["trigger"], "retry");
+    assert_eq!(waiter[1]["idempotency_key"], waiter[0]["idempotency_key"]);
+    let hog = site.runs("hog");
+    assert_eq!(hog.len(), 1, "max_attempts = 1: the started hog is not retried: {hog:#?}");
+    assert_eq!(hog[0]["status"], "interrupted");
+    assert!(hog[0]["started_at"].is_string());
+}

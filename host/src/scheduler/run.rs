@@ -203,8 +203,10 @@ pub(crate) async fn run_one(
             return;
         }
         Err(interrupt) => {
+            // It never started, so it used up no attempt of the retry policy: a shutdown
+            // always hands the slot to the next start (execution is at least once).
             let now_ms = clock.now_ms();
-            let retry_at_ms = retry_at(&order, &run_id, now_ms, interrupt.retry).map(|_| now_ms);
+            let retry_at_ms = interrupt.retry.then_some(now_ms);
             let finish = interrupted_finish(&interrupt, now_ms, None, retry_at_ms);
             return record(recorder, run_id, finish, report, &order, done);
         }
