@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use crate::host::{Site, slot_ms, with_status};
-use crate::http::{Reply, get, post, request};
+use crate::http::{Reply, get, post, post_raw, request};
 
 /// An hourly schedule whose next slot is far away: runs come from the API only.
 const MANUAL_ONLY: &str = "every = \"1h\"\nphase = \"1800s\"\n";
@@ -242,7 +242,7 @@ fn every_error_has_the_one_shape() {
         &[("Content-Type", "application/json")],
     );
     assert_eq!(bad_json.status, 202, "an empty body is an empty request: {bad_json:?}");
-    let agent_body = ureq_post_raw(&api, "/v1/jobs/probe/pause", "{not json");
+    let agent_body = post_raw(&api, "/v1/jobs/probe/pause", "{not json");
     assert_error(&agent_body, 400, "invalid_argument");
     let unknown_field = post(&api, "/v1/jobs/probe/pause", &json!({ "notes": "typo" }));
     assert_error(&unknown_field, 400, "invalid_argument");
@@ -264,27 +264,4 @@ fn every_error_has_the_one_shape() {
     let rest_runs = rest.body["runs"].as_array().unwrap();
     assert!(!rest_runs.is_empty());
     assert!(rest_runs.iter().all(|r| r["id"].as_i64().unwrap() < before));
-}
-
-fn ureq_post_raw(base: &str, path: &str, body: &str) -> Reply {
-    let agent = ureq::Agent::new_with_config(
-        ureq::Agent::config_builder().http_status_as_error(false).build(),
-    );
-    let mut response = agent
-        .post(&format!("{base}{path}"))
-        .header("Content-Type", "application/json")
-        .send(body)
-        .unwrap();
-    let text = response.body_mut().read_to_string().unwrap_or_default();
-    Reply {
-        status: response.status().as_u16(),
-        body: serde_json::from_str(&text).unwrap_or(Value::Null),
-        content_type: response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string(),
-        text,
-    }
 }

@@ -21,6 +21,22 @@ pub fn request(
     token: Option<&str>,
     headers: &[(&str, &str)],
 ) -> Reply {
+    send(base, method, path, body.map(Value::to_string), token, headers)
+}
+
+/// POSTs `body` as is (e.g. malformed JSON) with a JSON content type.
+pub fn post_raw(base: &str, path: &str, body: &str) -> Reply {
+    send(base, "POST", path, Some(body.to_string()), None, &[])
+}
+
+fn send(
+    base: &str,
+    method: &str,
+    path: &str,
+    body: Option<String>,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Reply {
     let agent = ureq::Agent::new_with_config(
         ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -35,11 +51,10 @@ pub fn request(
     for (name, value) in headers {
         builder = builder.header(*name, *value);
     }
-    let payload = body.map(|b| b.to_string()).unwrap_or_default();
     if body.is_some() {
         builder = builder.header("Content-Type", "application/json");
     }
-    let request = builder.body(payload).expect("a valid request");
+    let request = builder.body(body.unwrap_or_default()).expect("a valid request");
     let mut response = agent.run(request).unwrap_or_else(|e| panic!("{method} {url}: {e}"));
     let status = response.status().as_u16();
     let content_type = response
