@@ -2,8 +2,10 @@
 //!
 //! # Layout
 //! - `core`: the actor. One task owns every job's state and the timer queue; job changes
-//!   (from the watched folder), run completions and shutdown arrive as messages, so there
-//!   are no locks around scheduling state.
+//!   (from the watched folder), operator requests, run completions and shutdown arrive as
+//!   messages, so there are no locks around scheduling state.
+//! - `control`: the operator requests (status, pause, resume, trigger, backfill) and the
+//!   [`SchedulerHandle`] the API sends them through; `core/control.rs` answers them.
 //! - `queue`: the timer queue (a heap of due times, O(log n) per fire).
 //! - `policy`: overlap, misfire, retry and breaker rules as pure functions.
 //! - `run`: one attempt from durable claim to recorded outcome, on the guest pool.

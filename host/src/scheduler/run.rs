@@ -1,9 +1,11 @@
 //! One attempt, from claim to record: the task the scheduler spawns on the guest pool.
 //!
-//! Order matters for S3: wait for a worker, then durably claim the (job, slot, attempt) row
-//! *before* the guest starts; a claim that finds the row taken means another process or
-//! node owns this attempt, and nothing runs. The outcome is recorded before the scheduler
-//! hears about it, so a crash between the two loses nothing.
+//! Order matters for S3: durably claim the (job, slot, attempt) row, then wait for a worker,
+//! then start the guest; a claim that finds the row taken means another process or node
+//! owns this attempt, and nothing runs. Claiming before the worker wait lets the claims of
+//! every slot due together commit in one batch (the store writer's); the finish then
+//! records when the guest really started, or that it never did. The outcome is recorded
+//! before the scheduler hears about it, so a crash between the two loses nothing.
 
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
