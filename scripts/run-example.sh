@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build-guests.sh
+bash scripts/build-lang-guests.sh   # the JS, Python, C and Go examples (toolchains cached)
 cargo build --release -p sandcron
 target=${CARGO_TARGET_DIR:-target}
 jobs="$target/example-jobs"
@@ -13,5 +14,8 @@ mkdir -p "$jobs"
 cp "$target/guests/hello-rust.wasm" examples/hello-rust/hello-rust.toml "$jobs/"
 cp "$target/guests/command-rust.wasm" examples/command-rust/command-rust.toml "$jobs/"
 rm -rf "$jobs/data" && cp -r examples/command-rust/data "$jobs/data"
-echo "serving $jobs (watch it with: $target/release/sandcron jobs / runs hello-rust)"
+for lang in js python c go; do
+    cp "$target/guests/hello-$lang.wasm" "examples/hello-$lang/hello-$lang.toml" "$jobs/"
+done
+echo "serving $jobs: dashboard on http://127.0.0.1:7070/ (or: $target/release/sandcron jobs / runs hello-rust)"
 SANDCRON_LOG=${SANDCRON_LOG:-info} exec "$target/release/sandcron" serve --jobs "$jobs" "$@"
