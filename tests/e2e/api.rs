@@ -145,7 +145,9 @@ fn pause_resume_and_the_overlap_policy_gate_manual_triggers() {
     assert_eq!(paused.status, 200, "{paused:?}");
     assert_eq!(paused.body["paused"], true);
     assert_eq!(paused.body["pause_note"], "db migration");
-    assert_eq!(get(&api, "/v1/jobs/gated").body["paused"], true);
+    let detail = get(&api, "/v1/jobs/gated").body;
+    assert_eq!(detail["paused"], true);
+    assert!(detail["next_fire"].is_null() && detail["next_fires"] == json!([]), "{detail}");
     // The pause is durable: the store (read by `sandcron jobs`) has it too.
     let stored = site.jobs_json();
     assert_eq!(stored[0]["state"], "paused", "{stored:#?}");
@@ -159,6 +161,7 @@ fn pause_resume_and_the_overlap_policy_gate_manual_triggers() {
     let resumed = post(&api, "/v1/jobs/gated/resume", &json!({}));
     assert_eq!(resumed.status, 200);
     assert_eq!(resumed.body["paused"], false);
+    assert!(resumed.body["next_fire"].is_string(), "{resumed:?}");
 
     // overlap = skip: a second trigger while one runs is refused, unless forced.
     let long = trigger(&api, "gated", json!({ "payload": "sleep:3000" }), Some("long"));

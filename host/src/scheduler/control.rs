@@ -126,7 +126,7 @@ pub struct JobStatus {
     pub waiting: usize,
     /// Backfill slots not started yet.
     pub backfill_pending: usize,
-    /// The next fire instants (ms, jitter included), as many as asked for.
+    /// The next fire instants (ms, jitter included), as many as asked for; none while paused.
     pub next_fires_ms: Vec<i64>,
 }
 

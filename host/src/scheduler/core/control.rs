@@ -61,7 +61,9 @@ impl Scheduler {
 
     fn job_status(&self, entry: &JobEntry, fires: usize, now: i64) -> (String, JobStatus) {
         let mut next_fires_ms = Vec::with_capacity(fires);
-        if let Some(schedule) = entry.def.spec.timing.schedule.as_ref() {
+        // A paused job fires nothing until it is resumed (from its next slot after then).
+        let schedule = entry.def.spec.timing.schedule.as_ref().filter(|_| entry.paused.is_none());
+        if let Some(schedule) = schedule {
             let from: DateTime<Utc> = to_utc(now.max(entry.schedule_epoch_ms));
             for slot in schedule.iter_after(from).take(fires) {
                 let slot_ms = slot.timestamp_millis();
