@@ -179,10 +179,9 @@ pub async fn serve(
     });
 
     let metrics = Arc::new(Metrics::new());
-    let ledger = store.clone() as Arc<dyn Ledger>;
     let services = Arc::new(Services {
         runtime,
-        ledger: ledger.clone(),
+        ledger: store.clone() as Arc<dyn Ledger>,
         state: store as Arc<dyn StateStore>,
         clock: Arc::new(SystemClock),
         owner: Arc::from(owner_id()),
@@ -194,7 +193,13 @@ pub async fn serve(
     let stopped = |mut stop: watch::Receiver<bool>| async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
     };
-    let api_server = listener.map(|listener| {
+    // The API reads history through its own connection: WAL lets it read beside the
+    // writer, so a dashboard paging through runs never holds up a claim.
+    let api_reader = match &listener {
+        Some(_) => Some(Arc::new(SqliteStore::open_existing(&config.store)?) as Arc<dyn Ledger>),
+        None => None,
+    };
+    let api_server = listener.zip(api_reader).map(|(listener, ledger)| {
         let addr = listener.local_addr().map_or_else(|_| "?".into(), |a| a.to_string());
         tracing::info!(auth = config.token.is_some(), "API listening on http://{addr}");
         let context = Arc::new(ApiContext {
