@@ -148,14 +148,8 @@ impl Scheduler {
             }
             OverlapDecision::Start | OverlapDecision::CancelOthers => {
                 if decision == OverlapDecision::CancelOthers {
-                    let interrupt = super::Interrupt {
-                        grace: self.config.grace,
-                        reason: "interrupted: cancelled by a newer run (overlap = cancel-other)",
-                        retry: false,
-                    };
-                    for cancel in entry.running.values() {
-                        let _ = cancel.send(Some(interrupt.clone()));
-                    }
+                    let reason = "interrupted: cancelled by a newer run (overlap = cancel-other)";
+                    entry.cancel_running(self.config.grace, reason);
                 }
                 self.dispatch_manual(&job, manual, now);
             }

@@ -86,6 +86,16 @@ struct JobEntry {
     backfill_timer: bool,
 }
 
+impl JobEntry {
+    /// overlap = cancel-other: every run in flight stops after `grace`, not retried.
+    fn cancel_running(&self, grace: Duration, reason: &'static str) {
+        let interrupt = Interrupt { grace, reason, retry: false };
+        for cancel in self.running.values() {
+            let _ = cancel.send(Some(interrupt.clone()));
+        }
+    }
+}
+
 struct Scheduler {
     config: SchedulerConfig,
     services: Arc<Services>,
@@ -480,14 +490,8 @@ impl Scheduler {
         }
         let admission = entry.breaker.admit(now);
         if decision == OverlapDecision::CancelOthers && admission != Admission::Reject {
-            let interrupt = Interrupt {
-                grace: self.config.grace,
-                reason: "interrupted: cancelled by a newer slot (overlap = cancel-other)",
-                retry: false,
-            };
-            for cancel in entry.running.values() {
-                let _ = cancel.send(Some(interrupt.clone()));
-            }
+            let reason = "interrupted: cancelled by a newer slot (overlap = cancel-other)";
+            entry.cancel_running(self.config.grace, reason);
         }
         match admission {
             Admission::Reject => {
