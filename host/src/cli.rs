@@ -87,6 +87,10 @@ pub struct ServeArgs {
     /// On shutdown, how long running jobs may take before they are interrupted.
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub grace: Span,
+    /// How long before its instant a slot's claim is written to the store, so the commit
+    /// is not part of the start delay. 0s claims at the instant.
+    #[arg(long, value_name = "DURATION", default_value = "250ms")]
+    pub claim_ahead: Span,
     /// Address of the HTTP API, metrics and dashboard. A non-loopback address needs
     /// --token. Port 0 picks a free port (the log says which).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070", env = "SANDCRON_API_ADDR")]

@@ -39,6 +39,8 @@ pub struct ServeConfig {
     pub workers: usize,
     /// Shutdown grace period.
     pub grace: Duration,
+    /// How long before its instant a slot is claimed.
+    pub claim_ahead: Duration,
     /// Where to serve the HTTP API, metrics and dashboard; `None` serves none.
     pub api: Option<SocketAddr>,
     /// The API's bearer token.
@@ -210,7 +212,12 @@ pub async fn serve(
         });
         tokio::spawn(api::serve(listener, context, stopped(stop_rx.clone())))
     });
-    let scheduler_config = SchedulerConfig { workers: config.workers, grace: config.grace, guests };
+    let scheduler_config = SchedulerConfig {
+        workers: config.workers,
+        grace: config.grace,
+        claim_ahead: config.claim_ahead,
+        guests,
+    };
     let scheduling =
         scheduler::run(scheduler_config, services, events_rx, control_rx, stopped(stop_rx));
     let signal = async {

@@ -135,13 +135,13 @@ impl Metrics {
         text
     }
 
-    /// A run started, `lag_ms` after its scheduled instant when it is a scheduled slot
-    /// (manual runs, retries and catch-ups have no meaningful lag).
-    pub fn run_started(&self, job: &str, lag_ms: Option<i64>) {
+    /// A run started, `lag_ms` (µs precision) after its scheduled instant when it is a
+    /// scheduled slot (manual runs, retries and catch-ups have no meaningful lag).
+    pub fn run_started(&self, job: &str, lag_ms: Option<f64>) {
         self.running.inc();
         if let Some(lag_ms) = lag_ms {
             let label = JobLabel { job: job.to_string() };
-            self.start_lag.get_or_create(&label).observe(lag_ms.max(0) as f64 / 1e3);
+            self.start_lag.get_or_create(&label).observe(lag_ms.max(0.0) / 1e3);
         }
     }
 
@@ -205,7 +205,7 @@ mod tests {
     #[test]
     fn render_has_every_family_and_counts_move() {
         let metrics = Metrics::new();
-        metrics.run_started("a", Some(3));
+        metrics.run_started("a", Some(3.0));
         metrics.run_finished("a", "succeeded", 0.002, Some(10), Some(1 << 20));
         metrics.slots_not_run("a", "skipped:overlap", 2);
         let text = metrics.render();

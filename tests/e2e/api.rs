@@ -2,19 +2,15 @@
 //! Idempotency-Key, backfill and runs agree with what `sandcron runs --json` reads from the
 //! store; every error answers in the one shape.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::host::{Site, slot_ms, with_status};
+use crate::host::{Site, now_ms, slot_ms, with_status};
 use crate::http::{Reply, get, post, post_raw, request};
 
 /// An hourly schedule whose next slot is far away: runs come from the API only.
 const MANUAL_ONLY: &str = "every = \"1h\"\nphase = \"1800s\"\n";
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
-}
 
 fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).unwrap().to_rfc3339()

@@ -47,6 +47,7 @@ fn clock_jumps_forward_and_back_without_losing_or_repeating_slots() {
     let config = SchedulerConfig {
         workers: 2,
         grace: Duration::from_secs(1),
+        claim_ahead: Duration::from_millis(250),
         guests: guests.handle().clone(),
     };
     let scheduler = host.spawn(scheduler::run(config, services, events_rx, control_rx, async {

@@ -192,6 +192,12 @@ pub fn slot_ms(run: &Value) -> i64 {
     parse_ms(text)
 }
 
+/// Now, in ms since the Unix epoch.
+pub fn now_ms() -> i64 {
+    let now = std::time::SystemTime::now();
+    now.duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis() as i64
+}
+
 pub fn parse_ms(text: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(text).expect("RFC 3339").timestamp_millis()
 }

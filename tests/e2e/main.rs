@@ -5,6 +5,7 @@
 mod api;
 mod auth;
 mod bad_input;
+mod claim_ahead;
 mod clock;
 mod control;
 mod dashboard;

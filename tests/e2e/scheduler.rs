@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::host::{Site, slot_ms, with_status};
+use crate::host::{Site, now_ms, slot_ms, with_status};
 
 /// No slot has two rows for the same attempt, and attempts of a slot count up from 1.
 fn assert_exactly_once(runs: &[Value]) {
@@ -254,12 +254,14 @@ fn sigterm_lets_a_short_run_finish_and_interrupts_a_long_one() {
     site.probe_job("short", &hourly_soon("sleep:1500"));
     site.probe_job("long", &hourly_soon("sleep:30000"));
     let mut host = site.start(&["--grace", "3s"]);
-    site.wait_runs("long", Duration::from_secs(20), |r| {
-        r.iter().any(|run| run["status"] == "running")
-    });
-    site.wait_runs("short", Duration::from_secs(5), |r| {
-        r.iter().any(|run| run["status"] == "running")
-    });
+    // Started: running, and its (provisional) start has come. A slot is claimed ahead of
+    // its instant, so `running` alone may still be a claim that a stop gives up.
+    let started = |run: &Value| {
+        run["status"] == "running"
+            && run["started_at"].as_str().is_some_and(|at| crate::host::parse_ms(at) <= now_ms())
+    };
+    site.wait_runs("long", Duration::from_secs(20), |r| r.iter().any(started));
+    site.wait_runs("short", Duration::from_secs(5), |r| r.iter().any(started));
     assert_eq!(host.stop(), 0);
     let short = site.runs("short");
     assert_eq!(short[0]["status"], "succeeded", "{short:#?}");

@@ -18,6 +18,7 @@ pub fn main(args: ServeArgs) -> Exit {
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()) * 2),
         grace: args.grace.0,
+        claim_ahead: args.claim_ahead.0,
         api: (!args.no_api).then_some(args.api),
         token: args.token.clone().filter(|t| !t.is_empty()),
     };

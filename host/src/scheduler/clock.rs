@@ -14,6 +14,11 @@ pub(crate) const MAX_SLEEP: Duration = Duration::from_secs(1);
 pub trait Clock: Send + Sync + 'static {
     /// Now, in ms since the Unix epoch (UTC).
     fn now_ms(&self) -> i64;
+
+    /// Now, in µs since the Unix epoch: for measuring start lag below a millisecond.
+    fn now_us(&self) -> i64 {
+        self.now_ms() * 1000
+    }
 }
 
 /// The real clock.
@@ -23,6 +28,10 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
         SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    }
+
+    fn now_us(&self) -> i64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
     }
 }
 

@@ -10,6 +10,7 @@
 //! - `policy`: overlap, misfire, retry and breaker rules as pure functions.
 //! - `run`: one attempt from durable claim to recorded outcome, on the guest pool.
 //! - `recorder`: the store writer thread that batches claims and finishes.
+//! - `wake`: the alarm thread that wakes the loop at a due instant to well under a ms.
 //! - `clock`: wall-clock time behind a trait.
 //!
 //! # Design decision
@@ -26,6 +27,7 @@ mod policy;
 mod queue;
 mod recorder;
 mod run;
+mod wake;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,6 +94,10 @@ pub struct SchedulerConfig {
     /// On shutdown, how long running jobs may take before they are interrupted (S7); also
     /// the grace period of `overlap = "cancel-other"`.
     pub grace: Duration,
+    /// How long before its fire time a slot that will start at once is claimed, so the
+    /// store's commit is not part of the start lag (`core/ahead.rs`); zero claims at the
+    /// instant.
+    pub claim_ahead: Duration,
     /// Where guests run.
     pub guests: tokio::runtime::Handle,
 }

@@ -13,6 +13,9 @@ use std::collections::BinaryHeap;
 pub(crate) enum Due {
     /// The job's next scheduled slot (nominal instant, ms).
     Slot { job: String, generation: u64, slot_ms: i64 },
+    /// The job's next slot, the claim-ahead time before it fires (`core/ahead.rs`):
+    /// its claim may be sent to the store now (then it is queued again as `Slot`).
+    ClaimAhead { job: String, generation: u64, slot_ms: i64 },
     /// Another attempt of a failed or interrupted run.
     Retry(RetryPlan),
     /// The job's next backfill slot may start (rate-limited, S5).

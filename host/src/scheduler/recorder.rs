@@ -8,6 +8,10 @@
 //! transaction, then answers. Nothing changes for S3: a claim is still durable before its
 //! guest starts, and a finish that is lost in a crash leaves the run `running`, which the
 //! next start records as interrupted and retries.
+//!
+//! Writes apply in the order they were sent where order matters: a finish or release is
+//! never applied before a claim sent ahead of it, and a release ends its batch, so a claim
+//! sent after a release (the same slot claimed again) sees the row gone.
 
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -20,10 +24,15 @@ use crate::store::{Claim, Ledger, NewRun, RunFinish, StoreError};
 /// Most claims (and, separately, finishes) committed in one transaction.
 const BATCH: usize = 64;
 
+/// What runs once a finish or release is applied (it tells the waiting side).
+type After = Box<dyn FnOnce(Result<bool, String>) + Send>;
+
 enum Write {
     Claim(NewRun, oneshot::Sender<Result<Claim, StoreError>>),
     /// The outcome to record, then `after` runs (to notify the scheduler).
-    Finish(String, RunFinish, Box<dyn FnOnce(Result<bool, String>) + Send>),
+    Finish(String, RunFinish, After),
+    /// A claim taken ahead of its instant is given up; `after` hears whether a row went.
+    Release(String, After),
 }
 
 /// Hands writes to the store thread; cloneable, cheap.
@@ -44,11 +53,32 @@ impl Recorder {
 
     /// Claims a run durably; resolves once the claim is committed.
     pub(crate) async fn claim(&self, run: NewRun) -> Result<Claim, StoreError> {
+        self.submit_claim(run).await.unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// Sends a claim to the writer without waiting: the answer arrives on the receiver once
+    /// committed (a dropped sender means the writer has stopped).
+    pub(crate) fn submit_claim(&self, run: NewRun) -> oneshot::Receiver<Result<Claim, StoreError>> {
         let (reply, answer) = oneshot::channel();
-        if self.tx.send(Write::Claim(run, reply)).is_err() {
-            return Err(StoreError::Closed);
+        if let Err(mpsc::SendError(Write::Claim(_, reply))) = self.tx.send(Write::Claim(run, reply))
+        {
+            let _ = reply.send(Err(StoreError::Closed));
         }
-        answer.await.unwrap_or(Err(StoreError::Closed))
+        answer
+    }
+
+    /// Gives up a claim taken ahead of its instant ([`crate::store::Ledger::release`]);
+    /// `after` is called once it is applied.
+    pub(crate) fn release(
+        &self,
+        run_id: String,
+        after: impl FnOnce(Result<bool, String>) + Send + 'static,
+    ) {
+        if let Err(mpsc::SendError(Write::Release(_, after))) =
+            self.tx.send(Write::Release(run_id, Box::new(after)))
+        {
+            after(Err("the store writer has stopped".into()));
+        }
     }
 
     /// Records a run's end; `after` is called with the result once it is committed.
@@ -68,8 +98,7 @@ impl Recorder {
 
 fn write_loop(ledger: &dyn Ledger, rx: Receiver<Write>) {
     let mut claims: Vec<(NewRun, oneshot::Sender<Result<Claim, StoreError>>)> = Vec::new();
-    let mut finishes: Vec<(String, RunFinish, Box<dyn FnOnce(Result<bool, String>) + Send>)> =
-        Vec::new();
+    let mut finishes: Vec<(String, RunFinish, After)> = Vec::new();
     loop {
         // Block for the first write, then take whatever else is already queued.
         let first = match rx.recv_timeout(Duration::from_secs(1)) {
@@ -78,12 +107,15 @@ fn write_loop(ledger: &dyn Ledger, rx: Receiver<Write>) {
             Err(RecvTimeoutError::Disconnected) => return,
         };
         let mut next = Some(first);
+        let mut releases = Vec::new();
         while let Some(write) = next.take() {
             match write {
                 Write::Claim(run, reply) => claims.push((run, reply)),
                 Write::Finish(id, finish, after) => finishes.push((id, finish, after)),
+                Write::Release(id, after) => releases.push((id, after)),
             }
-            if claims.len() < BATCH && finishes.len() < BATCH {
+            // A release ends the batch: a claim sent after it must see its row gone.
+            if claims.len() < BATCH && finishes.len() < BATCH && releases.is_empty() {
                 next = rx.try_recv().ok();
             }
         }
@@ -102,6 +134,9 @@ fn write_loop(ledger: &dyn Ledger, rx: Receiver<Write>) {
                     }
                 }
             }
+        }
+        for (id, after) in releases {
+            after(ledger.release(&id).map_err(|e| e.to_string()));
         }
         if !finishes.is_empty() {
             let rows: Vec<(String, RunFinish)> =

@@ -6,6 +6,10 @@
 //! every slot due together commit in one batch (the store writer's); the finish then
 //! records when the guest really started, or that it never did. The outcome is recorded
 //! before the scheduler hears about it, so a crash between the two loses nothing.
+//!
+//! A scheduled slot is usually claimed ahead of its instant ([`ClaimAhead`], see
+//! `core/ahead.rs`): the task then only collects the answer, so the store's commit time is
+//! not part of the start lag.
 
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -17,7 +21,7 @@ use super::policy::retry_delay;
 use super::recorder::Recorder;
 use super::{JobDef, Services};
 use crate::job::{RunOutcome, RunRequest, TriggerKind};
-use crate::store::{Claim, NewRun, RunFinish, RunStatus};
+use crate::store::{Claim, NewRun, RunFinish, RunStatus, StoreError};
 
 /// Why a run is being stopped from outside.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +48,49 @@ pub(crate) struct RunOrder {
     pub(crate) start_by_ms: Option<i64>,
     /// A manual trigger waiting to hear whether the run was claimed.
     pub(crate) reply: Option<oneshot::Sender<Result<Triggered, ControlError>>>,
+    /// The claim already sent for this run, ahead of its instant (`run_key` is its own).
+    pub(crate) claimed_ahead: Option<ClaimAhead>,
+}
+
+/// A slot's claim sent to the store before the slot's instant, and its pending answer.
+pub(crate) struct ClaimAhead {
+    pub(crate) slot_ms: i64,
+    pub(crate) run_key: u64,
+    pub(crate) run_id: String,
+    /// The job version the row names: a different version at the instant claims afresh.
+    pub(crate) version: String,
+    pub(crate) answer: oneshot::Receiver<Result<Claim, StoreError>>,
+}
+
+/// The ledger row that claims attempt `attempt` of a run before its guest starts.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn claim_row(
+    def: &JobDef,
+    run_id: &str,
+    owner: &str,
+    slot_ms: Option<i64>,
+    scheduled_at_ms: i64,
+    attempt: u32,
+    trigger: TriggerKind,
+    idempotency_key: &str,
+    provisional_start_ms: i64,
+) -> NewRun {
+    NewRun {
+        run_id: run_id.to_string(),
+        job: def.spec.name.clone(),
+        slot_ms,
+        attempt,
+        trigger: trigger_word(trigger).to_string(),
+        idempotency_key: idempotency_key.to_string(),
+        version: def.version.clone(),
+        owner: owner.to_string(),
+        scheduled_at_ms,
+        status: RunStatus::Running,
+        reason: String::new(),
+        // Provisional (so a running row shows roughly when it began, and a crash keeps
+        // that): the finish records when, and whether, the guest really started.
+        started_at_ms: Some(provisional_start_ms),
+    }
 }
 
 /// What the run task tells the scheduler when it is done.
@@ -72,7 +119,7 @@ pub(crate) fn trigger_word(trigger: TriggerKind) -> &'static str {
     }
 }
 
-fn new_run_id(owner: &str, run_key: u64, now_ms: i64) -> String {
+pub(crate) fn new_run_id(owner: &str, run_key: u64, now_ms: i64) -> String {
     // Unique per host instance (owner) and run; sortable by start time.
     let mut hash: u32 = 2166136261;
     for byte in owner.bytes() {
@@ -132,34 +179,37 @@ pub(crate) async fn run_one(
     let queued = Queued::new(&services.metrics);
     let clock = &services.clock;
     let claimed_ms = clock.now_ms();
-    let run_id = new_run_id(&services.owner, order.run_key, claimed_ms);
+    let ahead = order.claimed_ahead.take();
+    // The deadline counts until the guest actually starts, worker wait included.
+    let too_late = ahead.is_none() && order.start_by_ms.is_some_and(|by| claimed_ms > by);
+    let (run_id, claimed) = match ahead {
+        // Claimed before the instant: the answer is normally in already. A claim sent ahead
+        // is never `too_late`; the check after the worker wait below applies to it.
+        Some(ahead) => (ahead.run_id, ahead.answer.await.unwrap_or(Err(StoreError::Closed))),
+        None => {
+            let run_id = new_run_id(&services.owner, order.run_key, claimed_ms);
+            let mut claim = claim_row(
+                def,
+                &run_id,
+                &services.owner,
+                order.slot_ms,
+                order.scheduled_at_ms,
+                order.attempt,
+                order.trigger,
+                &order.idempotency_key,
+                claimed_ms,
+            );
+            if too_late {
+                (claim.status, claim.reason) = (RunStatus::Missed, "missed:deadline".into());
+                claim.started_at_ms = None;
+            }
+            // Claim first, then wait for a worker: claims from every due slot queue up at the
+            // store writer together and commit in one batch, not one commit per worker turn.
+            (run_id, recorder.claim(claim).await)
+        }
+    };
     // The span (opened by the scheduler with the job name) carries the run id from here on.
     tracing::Span::current().record("run", run_id.as_str());
-    // The deadline counts until the guest actually starts, worker wait included.
-    let too_late = order.start_by_ms.is_some_and(|by| claimed_ms > by);
-    let (status, reason) = if too_late {
-        (RunStatus::Missed, "missed:deadline".to_string())
-    } else {
-        (RunStatus::Running, String::new())
-    };
-    let claim = NewRun {
-        run_id: run_id.clone(),
-        job: job.clone(),
-        slot_ms: order.slot_ms,
-        attempt: order.attempt,
-        trigger: trigger_word(order.trigger).to_string(),
-        idempotency_key: order.idempotency_key.clone(),
-        version: def.version.clone(),
-        owner: services.owner.to_string(),
-        scheduled_at_ms: order.scheduled_at_ms,
-        status,
-        reason,
-        // Provisional: the finish records when the guest really started.
-        started_at_ms: (!too_late).then_some(claimed_ms),
-    };
-    // Claim first, then wait for a worker: claims from every due slot queue up at the store
-    // writer together and commit in one batch, instead of one commit per worker turn.
-    let claimed = recorder.claim(claim).await;
     if let Some(reply) = order.reply.take() {
         let key = order.idempotency_key.clone();
         let _ = reply.send(match &claimed {
@@ -198,8 +248,8 @@ pub(crate) async fn run_one(
         permit = workers.acquire_owned() => Ok(permit),
     };
     drop(queued);
-    let (_permit, started_ms) = match permit {
-        Ok(Ok(permit)) => (permit, clock.now_ms()),
+    let (_permit, started_us) = match permit {
+        Ok(Ok(permit)) => (permit, clock.now_us()),
         Ok(Err(_closed)) => {
             let _ = done.send(report);
             return;
@@ -213,6 +263,7 @@ pub(crate) async fn run_one(
             return record(recorder, run_id, finish, report, &order, done);
         }
     };
+    let started_ms = started_us.div_euclid(1000);
     if order.start_by_ms.is_some_and(|by| started_ms > by) {
         tracing::warn!(slot = ?order.slot_ms, "missed: waited for a worker past starting_deadline");
         report.taken = true; // nothing ran: no retry, no breaker verdict
@@ -224,7 +275,7 @@ pub(crate) async fn run_one(
         };
         return record(recorder, run_id, finish, report, &order, done);
     }
-    let lag_ms = started_ms - order.scheduled_at_ms;
+    let lag_ms = (started_us - order.scheduled_at_ms * 1000) as f64 / 1e3;
     tracing::info!(slot = ?order.slot_ms, attempt = order.attempt, trigger = trigger_word(order.trigger), lag_ms, "run started");
     services.metrics.run_started(&job, (order.trigger == TriggerKind::Schedule).then_some(lag_ms));
 
@@ -319,7 +370,7 @@ fn interrupted_finish(
 }
 
 /// A finish with nothing measured, at `now_ms`.
-fn empty_finish(now_ms: i64) -> RunFinish {
+pub(crate) fn empty_finish(now_ms: i64) -> RunFinish {
     RunFinish {
         status: RunStatus::Failed,
         reason: String::new(),

@@ -288,12 +288,20 @@ pub trait Ledger: Send + Sync {
     /// [`Ledger::finish`] would.
     fn finish_many(&self, finishes: &[(String, RunFinish)]) -> Result<Vec<bool>, StoreError>;
 
+    /// Gives up a claim taken ahead of its slot's instant whose guest never started (the
+    /// job was paused, edited or removed, or the host stopped, before the instant): the
+    /// row goes, so the slot is as if never claimed. Only a row still `running` is removed
+    /// (the caller knows its guest never started); returns whether one was.
+    fn release(&self, run_id: &str) -> Result<bool, StoreError>;
+
     /// Crash recovery (S8): every run still `running` whose owner is not `current_owner`
     /// becomes `interrupted` (reason "interrupted: host stopped while running", outcome
     /// "interrupted", finished at `now_ms`) with its retry due at `now_ms`: S3 promises a
     /// crash mid-run retries the slot, and marking it in the same statement means another
     /// crash before the retry is claimed cannot lose it ([`Ledger::pending_retries`] still
-    /// finds it). Returns those rows, as updated.
+    /// finds it). A provisional `started_at_ms` still in the future (a claim taken ahead of
+    /// a fire time the dead host never reached) becomes `None`. Returns those rows, as
+    /// updated.
     fn recover_interrupted(
         &self,
         current_owner: &str,

@@ -124,9 +124,13 @@ fn update_finish(conn: &Connection, run_id: &str, finish: &RunFinish) -> rusqlit
     debug_assert!(
         matches!(
             finish.status,
-            RunStatus::Succeeded | RunStatus::Failed | RunStatus::Interrupted | RunStatus::Missed
+            RunStatus::Succeeded
+                | RunStatus::Failed
+                | RunStatus::Interrupted
+                | RunStatus::Missed
+                | RunStatus::Skipped
         ),
-        "a run finishes succeeded, failed, interrupted or missed, not {}",
+        "a run finishes succeeded, failed, interrupted, missed or skipped, not {}",
         finish.status
     );
     let updated = conn
@@ -198,6 +202,15 @@ impl Ledger for SqliteStore {
         batch(&mut conn).map_err(query_err("run finish batch"))
     }
 
+    fn release(&self, run_id: &str) -> Result<bool, StoreError> {
+        let removed = self
+            .conn()
+            .prepare_cached("DELETE FROM runs WHERE run_id = ?1 AND status = 'running'")
+            .and_then(|mut statement| statement.execute(params![run_id]))
+            .map_err(query_err("run release"))?;
+        Ok(removed == 1)
+    }
+
     fn recover_interrupted(
         &self,
         current_owner: &str,
@@ -207,7 +220,8 @@ impl Ledger for SqliteStore {
         // and returned, never interrupted without being reported.
         let sql = concat!(
             "UPDATE runs SET status = 'interrupted', reason = ?3, outcome = 'interrupted',
-                 finished_at_ms = ?2, retry_at_ms = ?2
+                 finished_at_ms = ?2, retry_at_ms = ?2,
+                 started_at_ms = CASE WHEN started_at_ms > ?2 THEN NULL ELSE started_at_ms END
              WHERE status = 'running' AND owner <> ?1
              RETURNING ",
             run_columns!()
@@ -482,6 +496,25 @@ mod tests {
     }
 
     #[test]
+    fn release_removes_a_running_claim_so_the_slot_can_be_claimed_again() {
+        let db = TempDb::new("release");
+        let store = open(&db);
+        assert_eq!(store.claim(&scheduled("early", "a", 60_000, 1)).unwrap(), Claim::Claimed);
+        assert_eq!(store.claim(&scheduled("done", "a", 120_000, 1)).unwrap(), Claim::Claimed);
+        assert!(store.finish("done", &succeeded(120_010)).unwrap());
+
+        assert!(store.release("early").unwrap());
+        assert_eq!(store.run("early").unwrap(), None);
+        assert_eq!(store.last_slot("a").unwrap(), Some(120_000));
+        // Released, the slot can be claimed again (by this host or another).
+        assert_eq!(store.claim(&scheduled("again", "a", 60_000, 1)).unwrap(), Claim::Claimed);
+        // A finished run and an unknown id are never removed.
+        assert!(!store.release("done").unwrap());
+        assert!(!store.release("nope").unwrap());
+        assert!(store.run("done").unwrap().is_some());
+    }
+
+    #[test]
     fn finish_records_the_real_start_or_that_the_run_never_started() {
         let db = TempDb::new("finish-start");
         let store = open(&db);
@@ -625,10 +658,14 @@ mod tests {
         assert_eq!(store.claim(&dead("d3", 180_000)).unwrap(), Claim::Claimed);
         assert!(store.finish("d3", &succeeded(180_010)).unwrap());
         assert_eq!(store.claim(&scheduled("mine", "b", 60_000, 1)).unwrap(), Claim::Claimed);
+        // Claimed ahead of a fire time the dead host never reached: it never started.
+        assert_eq!(store.claim(&dead("d4", 999_200)).unwrap(), Claim::Claimed);
 
         let recovered = store.recover_interrupted(HOST, 999_000).unwrap();
         let ids: Vec<&str> = recovered.iter().map(|run| run.run_id.as_str()).collect();
-        assert_eq!(ids, ["d1", "d2"]);
+        assert_eq!(ids, ["d1", "d2", "d4"]);
+        assert_eq!(recovered[0].started_at_ms, Some(60_003));
+        assert_eq!(recovered[2].started_at_ms, None);
         for run in &recovered {
             assert_eq!(run.status, RunStatus::Interrupted);
             assert_eq!(run.reason, "interrupted: host stopped while running");

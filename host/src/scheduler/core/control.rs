@@ -96,7 +96,11 @@ impl Scheduler {
             None if entry.paused.is_some() => tracing::info!(job = %name, "job resumed"),
             None => {}
         }
+        let pausing = note.is_some();
         entry.paused = note;
+        if pausing {
+            self.release_claim_ahead(name);
+        }
         self.persist_job(name);
         let now = self.now();
         Ok(self.job_status(&self.jobs[name], 5, now).1)

@@ -1,6 +1,8 @@
 //! The scheduler actor: the loop, per-job state, and what happens when a slot comes due.
-//! Operator requests (pause, trigger, backfill, status) are handled in `control.rs`.
+//! Operator requests (pause, trigger, backfill, status) are handled in `control.rs`;
+//! claiming slots ahead of their instant in `ahead.rs`.
 
+mod ahead;
 mod control;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -19,7 +21,8 @@ use super::policy::{
 };
 use super::queue::{Due, RetryPlan, TimerQueue};
 use super::recorder::Recorder;
-use super::run::{Interrupt, RunDone, RunOrder, run_one, run_span, trigger_word};
+use super::run::{ClaimAhead, Interrupt, RunDone, RunOrder, run_one, run_span, trigger_word};
+use super::wake::PreciseWake;
 use super::{JobDef, JobEvent, SchedulerConfig, Services};
 use crate::config::Overlap;
 use crate::job::TriggerKind;
@@ -84,6 +87,8 @@ struct JobEntry {
     backfill_interval_ms: i64,
     /// A `Due::Backfill` entry for this job is in the queue.
     backfill_timer: bool,
+    /// The claim of the next slot, sent before its instant (`ahead.rs`).
+    claimed_ahead: Option<ClaimAhead>,
 }
 
 impl JobEntry {
@@ -139,6 +144,13 @@ pub async fn run(
             return;
         }
     };
+    let precise = match PreciseWake::start() {
+        Ok(precise) => precise,
+        Err(err) => {
+            tracing::error!("cannot start the scheduler's alarm thread: {err}; not scheduling");
+            return;
+        }
+    };
     let mut scheduler = Scheduler {
         workers: Arc::new(Semaphore::new(config.workers.max(1))),
         config,
@@ -176,11 +188,18 @@ pub async fn run(
         }
         (last_wall, last_mono) = (now, mono);
         scheduler.fire_due(now);
+        // Read the clock again: a burst (1,000 slots or claims at one instant) can take
+        // milliseconds, and a sleep measured from before it would wake that much late.
+        let now = scheduler.now();
         let until_due = scheduler.queue.next_due_ms().map_or(i64::MAX, |due| due - now);
-        // tokio's timer rounds sleeps up to whole milliseconds: sleep until just before the
-        // slot, then poll the clock (yielding) for the last millisecond or two.
+        // tokio's timer rounds sleeps up to whole milliseconds: sleep on it until just before
+        // the slot, then let the precise alarm wake the loop at the due instant itself.
         let (wait, close) = match until_due {
-            ..=2 => (Duration::ZERO, true),
+            ..=2 => {
+                let due_us = scheduler.queue.next_due_ms().unwrap_or(now) * 1000;
+                let micros = due_us - scheduler.services.clock.now_us();
+                (Duration::from_micros(micros.max(0) as u64), true)
+            }
             ms => (Duration::from_millis((ms - 2).min(MAX_SLEEP.as_millis() as i64) as u64), false),
         };
         tokio::select! {
@@ -197,7 +216,7 @@ pub async fn run(
                 None => control_open = false,
             },
             Some(done) = done_rx.recv() => scheduler.on_done(done),
-            () = tokio::task::yield_now(), if close => {}
+            () = precise.sleep(wait), if close => {}
             () = tokio::time::sleep(wait), if !close => {}
         }
     }
@@ -249,6 +268,11 @@ impl Scheduler {
                         self.on_slot(&job, slot_ms, now);
                     }
                 }
+                Due::ClaimAhead { job, generation, slot_ms } => {
+                    if self.jobs.get(&job).is_some_and(|e| e.generation == generation) {
+                        self.on_claim_ahead(&job, slot_ms);
+                    }
+                }
                 Due::Retry(plan) => self.on_retry(plan, now),
                 Due::Backfill { job } => self.on_backfill_due(&job, now),
             }
@@ -263,6 +287,7 @@ impl Scheduler {
             }
             JobEvent::Remove(name) => {
                 self.invalid.remove(&name);
+                self.release_claim_ahead(&name);
                 if let Some(entry) = self.jobs.remove(&name) {
                     self.services.metrics.queue_change(-(entry.waiting.len() as i64));
                     self.services.metrics.job_removed(&name);
@@ -299,6 +324,8 @@ impl Scheduler {
         let now = self.now();
         let name = def.spec.name.clone();
         let record = def.spec.timing.schedule.as_ref().map_or_else(String::new, |s| s.to_record());
+        // A claim sent ahead names the old version (and maybe a slot the edit drops).
+        self.release_claim_ahead(&name);
         if let Some(entry) = self.jobs.get_mut(&name) {
             if entry.def.version != def.version {
                 tracing::info!(job = %name, version = %def.version, "new version loaded; runs in flight finish on the old one");
@@ -347,6 +374,7 @@ impl Scheduler {
                 backfill: VecDeque::new(),
                 backfill_interval_ms: 0,
                 backfill_timer: false,
+                claimed_ahead: None,
             },
         );
         self.persist_job(&name);
@@ -367,12 +395,7 @@ impl Scheduler {
         let window = entry.def.spec.timing.catchup_window.as_millis() as i64;
         let from = after_ms.max(now - window - 1).max(entry.schedule_epoch_ms);
         if let Some(slot) = schedule.next_after(to_utc(from)) {
-            let slot_ms = slot.timestamp_millis();
-            let fire_ms = slot_ms + self.jitter_ms(entry, slot_ms);
-            self.queue.push(
-                fire_ms,
-                Due::Slot { job: name.to_string(), generation: entry.generation, slot_ms },
-            );
+            self.queue_slot(name, slot.timestamp_millis(), now);
         }
     }
 
@@ -392,6 +415,7 @@ impl Scheduler {
     fn on_slot(&mut self, name: &str, first_slot_ms: i64, now: i64) {
         if self.jobs[name].paused.is_some() {
             // Paused: nothing starts and nothing is recorded; look again at the next slot.
+            self.release_claim_ahead(name);
             return self.queue_next(name, now.max(first_slot_ms));
         }
         let (due, next) = {
@@ -447,12 +471,9 @@ impl Scheduler {
                 self.start_slot(name, slot, TriggerKind::Schedule, now);
             }
         }
-        if let (Some(next), Some(entry)) = (next, self.jobs.get(name)) {
-            let fire = next + self.jitter_ms(entry, next);
-            self.queue.push(
-                fire,
-                Due::Slot { job: name.to_string(), generation: entry.generation, slot_ms: next },
-            );
+        self.drop_unused_claim_ahead(name);
+        if let Some(next) = next {
+            self.queue_slot(name, next, now);
         }
     }
 
@@ -554,10 +575,11 @@ impl Scheduler {
         payload: Option<Vec<u8>>,
         reply: Option<oneshot::Sender<Result<Triggered, ControlError>>>,
     ) {
+        let claimed_ahead = self.take_claim_ahead(name, slot_ms, attempt, trigger);
         let Some(entry) = self.jobs.get_mut(name) else { return };
         self.services.metrics.queue_change(1);
         self.next_run_key += 1;
-        let run_key = self.next_run_key;
+        let run_key = claimed_ahead.as_ref().map_or(self.next_run_key, |ahead| ahead.run_key);
         let (cancel_tx, cancel_rx) = watch::channel(None);
         entry.running.insert(run_key, cancel_tx);
         // The starting deadline is about the slot's first start; retries have their own backoff.
@@ -576,6 +598,7 @@ impl Scheduler {
             payload,
             start_by_ms,
             reply,
+            claimed_ahead,
         };
         let task = run_one(
             order,
@@ -675,11 +698,16 @@ impl Scheduler {
         if slots.is_empty() {
             return;
         }
+        self.services.metrics.slots_not_run(name, reason, slots.len());
+        let unclaimed = self.settle_claimed_slot(name, slots, status, reason);
         let Some(entry) = self.jobs.get(name) else { return };
         let now = self.now();
-        let rows: Vec<NewRun> = slots
-            .iter()
-            .map(|&slot| {
+        // Scheduled for the slot's fire time (its instant plus its jitter), as a run is.
+        let fires: Vec<(i64, i64)> =
+            unclaimed.iter().map(|&slot| (slot, slot + self.jitter_ms(entry, slot))).collect();
+        let rows: Vec<NewRun> = fires
+            .into_iter()
+            .map(|(slot, fire_ms)| {
                 self.next_run_key += 1;
                 NewRun {
                     run_id: format!("{now:011x}-{}-{}", status.as_str(), self.next_run_key),
@@ -690,14 +718,16 @@ impl Scheduler {
                     idempotency_key: slot_key(name, slot),
                     version: entry.def.version.clone(),
                     owner: self.services.owner.to_string(),
-                    scheduled_at_ms: slot,
+                    scheduled_at_ms: fire_ms,
                     status,
                     reason: reason.to_string(),
                     started_at_ms: None,
                 }
             })
             .collect();
-        self.services.metrics.slots_not_run(name, reason, slots.len());
+        if rows.is_empty() {
+            return tracing::info!(job = %name, reason, "slot recorded without running");
+        }
         match self.services.ledger.claim_many(&rows) {
             Ok(_) => {
                 tracing::info!(job = %name, count = slots.len(), reason, "slots recorded without running")
@@ -736,6 +766,7 @@ impl Scheduler {
         let in_flight = |jobs: &HashMap<String, JobEntry>| {
             jobs.values().map(|e| e.running.len()).sum::<usize>()
         };
+        self.release_all_claims_ahead().await;
         tracing::info!(running = in_flight(&self.jobs), grace = ?self.config.grace, "shutting down: no new runs; waiting for running ones");
         let deadline = tokio::time::Instant::now() + self.config.grace;
         while in_flight(&self.jobs) > 0 {

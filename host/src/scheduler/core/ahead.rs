@@ -1,0 +1,211 @@
+//! Claiming a slot ahead of its instant, so the store's commit time is not part of the
+//! start lag (trigger accuracy).
+//!
+//! A job's next slot enters the timer queue `claim_ahead` (`serve --claim-ahead`, 250 ms by
+//! default) before its fire time. If the slot would start at once were it due now — not
+//! paused, nothing of the job running or waiting, breaker closed, not passed over — its
+//! claim goes to the store writer then, and the slot is queued again for its fire time. At the instant the run task finds the claim
+//! committed and only waits for a worker. S3 is unchanged: the row is durable before the
+//! guest starts, and the guest never starts before its instant.
+//!
+//! The claim follows whatever happens to the slot meanwhile:
+//! - it starts: the run task takes the claim over (`Scheduler::take_claim_ahead`);
+//! - it is skipped or missed: the claimed row is finished with that status;
+//! - it waits behind a running run (buffer policies): the claim waits with it;
+//! - anything else (pause, edit, new version, removal, shutdown): the claim is released,
+//!   which removes the row, so the slot is as if never claimed; a slot that still comes
+//!   due is then claimed the usual way.
+//!
+//! A row claimed ahead reads `running` from the claim, with its fire time as provisional
+//! `started_at` (the guest starts then, give or take the start lag); the finish records the
+//! real start. After a crash it is recovered like any running row: interrupted and retried,
+//! with no `started_at` if its fire time had not come.
+
+use tokio::sync::mpsc;
+
+use super::{JobEntry, Scheduler, Waiting, slot_key};
+use crate::job::TriggerKind;
+use crate::scheduler::policy::BreakerState;
+use crate::scheduler::queue::Due;
+use crate::scheduler::run::{ClaimAhead, claim_row, empty_finish, new_run_id};
+use crate::store::{RunFinish, RunStatus};
+
+/// Longest a shutdown waits for its releases to be applied.
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Scheduler {
+    /// Queues a slot of the job: its claim-ahead turn when there is time for one, else the
+    /// slot itself at its fire time.
+    pub(super) fn queue_slot(&mut self, name: &str, slot_ms: i64, now: i64) {
+        let Some(entry) = self.jobs.get(name) else { return };
+        let fire_ms = slot_ms + self.jitter_ms(entry, slot_ms);
+        let (job, generation) = (name.to_string(), entry.generation);
+        let ahead_ms = self.config.claim_ahead.as_millis() as i64;
+        if ahead_ms > 0 && fire_ms - ahead_ms > now {
+            let due = Due::ClaimAhead { job, generation, slot_ms };
+            self.queue.push(fire_ms - ahead_ms, due);
+        } else {
+            self.queue.push(fire_ms, Due::Slot { job, generation, slot_ms });
+        }
+    }
+
+    /// A slot's claim-ahead turn: claim it if it will start at its instant, then queue it.
+    pub(super) fn on_claim_ahead(&mut self, name: &str, slot_ms: i64) {
+        let owner = self.services.owner.clone();
+        let passed_over_before_ms = self.passed_over_before_ms;
+        let Some(entry) = self.jobs.get(name) else { return };
+        let fire_ms = slot_ms + self.jitter_ms(entry, slot_ms);
+        let generation = entry.generation;
+        if will_start_now(entry) && fire_ms >= passed_over_before_ms {
+            self.next_run_key += 1;
+            let run_key = self.next_run_key;
+            let run_id = new_run_id(&owner, run_key, self.now());
+            let entry = self.jobs.get_mut(name).expect("looked up above");
+            let key = slot_key(name, slot_ms);
+            let row = claim_row(
+                &entry.def,
+                &run_id,
+                &owner,
+                Some(slot_ms),
+                fire_ms,
+                1,
+                TriggerKind::Schedule,
+                &key,
+                fire_ms,
+            );
+            let answer = self.recorder.submit_claim(row);
+            let version = entry.def.version.clone();
+            entry.claimed_ahead = Some(ClaimAhead { slot_ms, run_key, run_id, version, answer });
+        }
+        self.queue.push(fire_ms, Due::Slot { job: name.to_string(), generation, slot_ms });
+    }
+
+    /// The claim sent ahead for this slot, for the run about to start it; `None` if there
+    /// is none, or it no longer fits (another version, or not a plain scheduled start), in
+    /// which case it is released and the run claims afresh.
+    pub(super) fn take_claim_ahead(
+        &mut self,
+        name: &str,
+        slot_ms: Option<i64>,
+        attempt: u32,
+        trigger: TriggerKind,
+    ) -> Option<ClaimAhead> {
+        let entry = self.jobs.get_mut(name)?;
+        if slot_ms.is_none() || attempt != 1 {
+            return None;
+        }
+        if entry.claimed_ahead.as_ref()?.slot_ms != slot_ms? {
+            return None;
+        }
+        let ahead = entry.claimed_ahead.take()?;
+        if ahead.version == entry.def.version && trigger == TriggerKind::Schedule {
+            return Some(ahead);
+        }
+        self.release(name, ahead);
+        None
+    }
+
+    /// Finishes the claimed-ahead row of a slot among `slots` that does not run (skipped,
+    /// missed) with that status; returns the slots that still need a row of their own.
+    pub(super) fn settle_claimed_slot(
+        &mut self,
+        name: &str,
+        slots: &[i64],
+        status: RunStatus,
+        reason: &str,
+    ) -> Vec<i64> {
+        let now = self.now();
+        let Some(entry) = self.jobs.get_mut(name) else { return slots.to_vec() };
+        let Some(claimed) = entry.claimed_ahead.as_ref().map(|a| a.slot_ms) else {
+            return slots.to_vec();
+        };
+        if !slots.contains(&claimed) {
+            return slots.to_vec();
+        }
+        let ahead = entry.claimed_ahead.take().expect("checked above");
+        let finish = RunFinish {
+            status,
+            reason: reason.to_string(),
+            outcome: status.as_str().to_string(),
+            ..empty_finish(now)
+        };
+        let job = name.to_string();
+        self.recorder.finish(ahead.run_id, finish, move |recorded| {
+            if let Err(err) = recorded {
+                tracing::error!(job = %job, slot = claimed, "cannot record the slot: {err}");
+            }
+        });
+        slots.iter().copied().filter(|&s| s != claimed).collect()
+    }
+
+    /// After a slot's turn: a claim sent ahead that neither started nor waits in the job's
+    /// queue is not going to be used.
+    pub(super) fn drop_unused_claim_ahead(&mut self, name: &str) {
+        let Some(entry) = self.jobs.get(name) else { return };
+        let Some(claimed) = entry.claimed_ahead.as_ref().map(|a| a.slot_ms) else { return };
+        let waits = entry
+            .waiting
+            .iter()
+            .any(|w| matches!(w, Waiting::Slot { slot_ms, .. } if *slot_ms == claimed));
+        if !waits {
+            self.release_claim_ahead(name);
+        }
+    }
+
+    /// Releases the job's claim sent ahead, if any (pause, reload, removal).
+    pub(super) fn release_claim_ahead(&mut self, name: &str) {
+        if let Some(ahead) = self.jobs.get_mut(name).and_then(|e| e.claimed_ahead.take()) {
+            self.release(name, ahead);
+        }
+    }
+
+    fn release(&self, name: &str, ahead: ClaimAhead) {
+        let (job, slot) = (name.to_string(), ahead.slot_ms);
+        tracing::debug!(job = %job, slot, "claim taken ahead of the slot released");
+        self.recorder.release(ahead.run_id, move |released| {
+            if let Err(err) = released {
+                tracing::error!(job = %job, slot, "cannot release the slot's claim: {err}");
+            }
+        });
+    }
+
+    /// Shutdown: releases every claim sent ahead and waits until the store has applied them,
+    /// so a restart finds those slots unclaimed.
+    pub(super) async fn release_all_claims_ahead(&mut self) {
+        let (applied_tx, mut applied) = mpsc::unbounded_channel();
+        let mut pending = 0usize;
+        for entry in self.jobs.values_mut() {
+            let Some(ahead) = entry.claimed_ahead.take() else { continue };
+            pending += 1;
+            let applied_tx = applied_tx.clone();
+            self.recorder.release(ahead.run_id, move |released| {
+                if let Err(err) = &released {
+                    tracing::error!(slot = ahead.slot_ms, "cannot release a slot's claim: {err}");
+                }
+                let _ = applied_tx.send(());
+            });
+        }
+        let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
+        while pending > 0 {
+            match tokio::time::timeout_at(deadline, applied.recv()).await {
+                Ok(Some(())) => pending -= 1,
+                _ => break,
+            }
+        }
+        if pending > 0 {
+            tracing::warn!(
+                pending,
+                "claims taken ahead not released in time; they will be recovered as interrupted"
+            );
+        }
+    }
+}
+
+/// Whether a slot of the job due now would start at once under any overlap policy.
+fn will_start_now(entry: &JobEntry) -> bool {
+    entry.paused.is_none()
+        && entry.running.is_empty()
+        && entry.waiting.is_empty()
+        && entry.claimed_ahead.is_none()
+        && entry.breaker.state == BreakerState::Closed
+}
