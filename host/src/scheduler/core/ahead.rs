@@ -27,6 +27,7 @@ use super::{JobEntry, Scheduler, Waiting, slot_key};
 use crate::job::TriggerKind;
 use crate::scheduler::policy::BreakerState;
 use crate::scheduler::queue::Due;
+use crate::scheduler::recorder::Recorder;
 use crate::scheduler::run::{ClaimAhead, claim_row, empty_finish, new_run_id};
 use crate::store::{RunFinish, RunStatus};
 
@@ -160,13 +161,7 @@ impl Scheduler {
     }
 
     fn release(&self, name: &str, ahead: ClaimAhead) {
-        let (job, slot) = (name.to_string(), ahead.slot_ms);
-        tracing::debug!(job = %job, slot, "claim taken ahead of the slot released");
-        self.recorder.release(ahead.run_id, move |released| {
-            if let Err(err) = released {
-                tracing::error!(job = %job, slot, "cannot release the slot's claim: {err}");
-            }
-        });
+        release_then(&self.recorder, name, ahead, || {});
     }
 
     /// Shutdown: releases every claim sent ahead and waits until the store has applied them,
@@ -174,14 +169,11 @@ impl Scheduler {
     pub(super) async fn release_all_claims_ahead(&mut self) {
         let (applied_tx, mut applied) = mpsc::unbounded_channel();
         let mut pending = 0usize;
-        for entry in self.jobs.values_mut() {
+        for (name, entry) in self.jobs.iter_mut() {
             let Some(ahead) = entry.claimed_ahead.take() else { continue };
             pending += 1;
             let applied_tx = applied_tx.clone();
-            self.recorder.release(ahead.run_id, move |released| {
-                if let Err(err) = &released {
-                    tracing::error!(slot = ahead.slot_ms, "cannot release a slot's claim: {err}");
-                }
+            release_then(&self.recorder, name, ahead, move || {
                 let _ = applied_tx.send(());
             });
         }
@@ -199,6 +191,23 @@ impl Scheduler {
             );
         }
     }
+}
+
+/// Hands the release of a claim sent ahead to the store writer; `applied` runs once it is.
+fn release_then(
+    recorder: &Recorder,
+    name: &str,
+    ahead: ClaimAhead,
+    applied: impl FnOnce() + Send + 'static,
+) {
+    let (job, slot) = (name.to_string(), ahead.slot_ms);
+    tracing::debug!(job = %job, slot, "claim taken ahead of the slot released");
+    recorder.release(ahead.run_id, move |released| {
+        if let Err(err) = released {
+            tracing::error!(job = %job, slot, "cannot release the slot's claim: {err}");
+        }
+        applied();
+    });
 }
 
 /// Whether a slot of the job due now would start at once under any overlap policy.
