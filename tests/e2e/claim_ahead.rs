@@ -49,6 +49,15 @@ fn wait_settled(site: &Site, job: &str, slot: i64) -> Vec<Value> {
     })
 }
 
+/// Starts a host with the wide window on the (empty) jobs folder and waits until it is
+/// ready, so a job added next is loaded well before its claim-ahead time however slowly
+/// the host started.
+fn start_ready(site: &Site) -> Host {
+    let host = site.start(AHEAD);
+    host.api();
+    host
+}
+
 fn post(host: &Host, path: &str, body: Value) -> Value {
     let reply = request(&host.api(), "POST", path, Some(&body), None, &[]);
     assert!(reply.status < 300, "{path}: {reply:?}");
@@ -58,9 +67,9 @@ fn post(host: &Host, path: &str, body: Value) -> Value {
 #[test]
 fn a_stop_before_the_instant_gives_the_claim_up_and_the_slot_runs_after_a_restart() {
     let site = Site::new();
+    let mut host = start_ready(&site);
     let (manifest, slot) = hourly_in(6, "");
     site.probe_job("soon", &manifest);
-    let mut host = site.start(AHEAD);
     wait_for_claim(&site, "soon", slot);
     assert_eq!(host.stop(), 0, "{}", host.log_text());
     assert!(now_ms() < slot, "stopped before the instant");
@@ -80,9 +89,9 @@ fn a_stop_before_the_instant_gives_the_claim_up_and_the_slot_runs_after_a_restar
 #[test]
 fn a_run_started_inside_the_window_turns_the_claimed_slot_into_a_skip() {
     let site = Site::new();
+    let mut host = start_ready(&site);
     let (manifest, slot) = hourly_in(6, "[limits]\ntimeout = \"30s\"\n");
     site.probe_job("busy", &manifest);
-    let mut host = site.start(AHEAD);
     let claim = wait_for_claim(&site, "busy", slot);
     // A manual run that outlasts the instant: with overlap = "skip" (the default) the slot
     // must be recorded skipped, on the row already claimed.
@@ -102,9 +111,9 @@ fn a_run_started_inside_the_window_turns_the_claimed_slot_into_a_skip() {
 #[test]
 fn pausing_inside_the_window_gives_the_claim_up() {
     let site = Site::new();
+    let mut host = start_ready(&site);
     let (manifest, slot) = hourly_in(6, "");
     site.probe_job("held", &manifest);
-    let mut host = site.start(AHEAD);
     wait_for_claim(&site, "held", slot);
     post(&host, "/v1/jobs/held/pause", json!({ "note": "maintenance" }));
     let released = site.wait_runs("held", Duration::from_secs(5), |runs| runs.is_empty());
@@ -118,9 +127,9 @@ fn pausing_inside_the_window_gives_the_claim_up() {
 #[test]
 fn a_new_version_inside_the_window_runs_the_slot_on_the_new_version() {
     let site = Site::new();
+    let mut host = start_ready(&site);
     let (manifest, slot) = hourly_in(7, "");
     site.probe_job("swap", &manifest);
-    let mut host = site.start(AHEAD);
     let claim = wait_for_claim(&site, "swap", slot);
     // Same schedule, new config: a new version of the job.
     site.probe_job("swap", &format!("{manifest}[config]\nmode = \"config\"\n"));
