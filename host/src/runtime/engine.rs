@@ -130,10 +130,15 @@ fn pool_config(max_instances: u32, max_memory: ByteSize) -> PoolingAllocationCon
         .max_core_instance_size(4 << 20)
         .max_component_instance_size(4 << 20)
         .max_memory_size(max_memory.as_usize())
-        // Reset the first pages of each slot with memset instead of madvise: every madvise
-        // costs a cross-core TLB shootdown, and small jobs dirty little more than this.
-        // Measured (benches/per_run.rs): p50 55-67 -> 45-46 µs; 1 MiB was slower (72 µs).
-        .linear_memory_keep_resident(128 << 10)
+        // Reset up to this much of each slot in place instead of giving it back with
+        // madvise. On Linux ≥ 6.7 wasmtime scans the slot's page map and restores only the
+        // dirty pages; only when a run dirtied more than this does the rest go to madvise,
+        // and every madvise is a TLB shootdown that stalls the other cores. A small Rust
+        // job's whole memory (about 1.1 MiB) fits in 2 MiB, so its runs never madvise.
+        // Measured (benches/scheduler.rs, execute loop on 2 tasks): 128 KiB 21-24k runs/s
+        // at 40% kernel time; 2 MiB 23-36k runs/s at 1% kernel time; 1 MiB was the worst
+        // of both (75 µs per run: it copies 1 MiB and still madvises the rest).
+        .linear_memory_keep_resident(2 << 20)
         .table_keep_resident(16 << 10);
     pool
 }
