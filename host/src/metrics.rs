@@ -2,7 +2,12 @@
 //! and its run tasks, rendered as text at `/metrics`.
 //!
 //! Every metric is cheap to update (atomics behind a label-keyed map), so recording sits
-//! on the run path. Label values are job names, outcomes and reasons: bounded sets.
+//! on the run path. Label values are job names, outcomes and reasons: bounded sets. The
+//! per-run metrics of each job are looked up once and kept ([`JobMetrics`]), so a run
+//! pays one map lookup by `&str` instead of building label sets for five families.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -41,6 +46,17 @@ fn bytes_histogram() -> Histogram {
     Histogram::new(exponential_buckets(65_536.0, 2.0, 20))
 }
 
+/// One job's per-run metrics: the same metrics its families hold (clones share their
+/// value), so updates through these handles show in [`Metrics::render`].
+struct JobMetrics {
+    start_lag: Histogram,
+    duration: Histogram,
+    fuel: Counter,
+    peak_memory: Histogram,
+    /// Finished runs by outcome; a handful of entries at most.
+    runs: Mutex<Vec<(String, Counter)>>,
+}
+
 /// The host's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -55,6 +71,7 @@ pub struct Metrics {
     breaker_open: Family<JobLabel, Gauge>,
     paused: Family<JobLabel, Gauge>,
     reload_errors: Family<JobLabel, Counter>,
+    per_job: RwLock<HashMap<String, Arc<JobMetrics>>>,
 }
 
 impl Default for Metrics {
@@ -79,6 +96,7 @@ impl Metrics {
             breaker_open: Family::default(),
             paused: Family::default(),
             reload_errors: Family::default(),
+            per_job: RwLock::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -140,8 +158,7 @@ impl Metrics {
     pub fn run_started(&self, job: &str, lag_ms: Option<f64>) {
         self.running.inc();
         if let Some(lag_ms) = lag_ms {
-            let label = JobLabel { job: job.to_string() };
-            self.start_lag.get_or_create(&label).observe(lag_ms.max(0.0) / 1e3);
+            self.job(job).start_lag.observe(lag_ms.max(0.0) / 1e3);
         }
     }
 
@@ -155,16 +172,51 @@ impl Metrics {
         peak_memory: Option<u64>,
     ) {
         self.running.dec();
-        let label = JobLabel { job: job.to_string() };
-        let outcome = OutcomeLabels { job: job.to_string(), outcome: outcome.into() };
-        self.runs.get_or_create(&outcome).inc();
-        self.duration.get_or_create(&label).observe(duration_secs);
+        let metrics = self.job(job);
+        {
+            let mut runs = metrics.runs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            match runs.iter().find(|(known, _)| known == outcome) {
+                Some((_, counter)) => {
+                    counter.inc();
+                }
+                None => {
+                    let labels = OutcomeLabels { job: job.to_string(), outcome: outcome.into() };
+                    let counter = self.runs.get_or_create_owned(&labels);
+                    counter.inc();
+                    runs.push((outcome.to_string(), counter));
+                }
+            }
+        }
+        metrics.duration.observe(duration_secs);
         if let Some(fuel) = fuel {
-            self.fuel.get_or_create(&label).inc_by(fuel);
+            metrics.fuel.inc_by(fuel);
         }
         if let Some(bytes) = peak_memory {
-            self.peak_memory.get_or_create(&label).observe(bytes as f64);
+            metrics.peak_memory.observe(bytes as f64);
         }
+    }
+
+    /// The job's per-run metrics, created in their families on first use.
+    fn job(&self, job: &str) -> Arc<JobMetrics> {
+        let known = self.per_job.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(metrics) = known.get(job) {
+            return metrics.clone();
+        }
+        drop(known);
+        let label = JobLabel { job: job.to_string() };
+        let mut known = self.per_job.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        known
+            .entry(job.to_string())
+            .or_insert_with(|| {
+                Arc::new(JobMetrics {
+                    start_lag: self.start_lag.get_or_create_owned(&label),
+                    duration: self.duration.get_or_create_owned(&label),
+                    fuel: self.fuel.get_or_create_owned(&label),
+                    peak_memory: self.peak_memory.get_or_create_owned(&label),
+                    runs: Mutex::default(),
+                })
+            })
+            .clone()
     }
 
     /// `count` slots were recorded without running, for `reason`.
@@ -207,13 +259,20 @@ mod tests {
         let metrics = Metrics::new();
         metrics.run_started("a", Some(3.0));
         metrics.run_finished("a", "succeeded", 0.002, Some(10), Some(1 << 20));
+        metrics.run_started("a", None);
+        metrics.run_finished("a", "succeeded", 0.002, Some(5), Some(1 << 20));
+        metrics.run_started("a", None);
+        metrics.run_finished("a", "trap", 0.002, None, None);
         metrics.slots_not_run("a", "skipped:overlap", 2);
         let text = metrics.render();
-        assert!(text.contains(r#"sandcron_runs_total{job="a",outcome="succeeded"} 1"#), "{text}");
+        assert!(text.contains(r#"sandcron_runs_total{job="a",outcome="succeeded"} 2"#), "{text}");
+        assert!(text.contains(r#"sandcron_runs_total{job="a",outcome="trap"} 1"#), "{text}");
+        assert!(text.contains(r#"sandcron_run_duration_seconds_count{job="a"} 3"#), "{text}");
+        assert!(text.contains(r#"sandcron_peak_memory_bytes_count{job="a"} 2"#), "{text}");
         assert!(
             text.contains(r#"sandcron_slots_not_run_total{job="a",reason="skipped:overlap"} 2"#)
         );
-        assert!(text.contains(r#"sandcron_fuel_used_total{job="a"} 10"#));
+        assert!(text.contains(r#"sandcron_fuel_used_total{job="a"} 15"#));
         assert!(text.contains("sandcron_running_runs 0"));
         assert!(text.contains(r#"sandcron_start_lag_seconds_count{job="a"} 1"#));
         assert!(text.trim_end().ends_with("# EOF"));
