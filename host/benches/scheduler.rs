@@ -393,6 +393,12 @@ struct WatchedClock {
 }
 
 impl Clock for WatchedClock {
+    // Must be overridden: the trait's default derives µs from ms, which would make the
+    // scheduler's precise wake-up up to 1 ms late and truncate every measured start lag.
+    fn now_us(&self) -> i64 {
+        SystemClock.now_us()
+    }
+
     fn now_ms(&self) -> i64 {
         let ms = SystemClock.now_ms();
         if std::thread::current().name() == Some("sandcron-host") {

@@ -63,6 +63,7 @@ impl Drop for PreciseWake {
 }
 
 fn alarm_loop(shared: &(Mutex<Shared>, Condvar), notify: &Notify) {
+    tighten_timer_slack();
     let (lock, signal) = shared;
     let mut state = lock.lock().unwrap_or_else(|p| p.into_inner());
     loop {
@@ -84,6 +85,20 @@ fn alarm_loop(shared: &(Mutex<Shared>, Condvar), notify: &Notify) {
         }
     }
 }
+
+/// Linux delays a thread's timer expiries by up to its timer slack (50 µs by default) so it
+/// can batch wake-ups; this thread exists to be on time, so it asks for the minimum. Measured
+/// on the 2-core VM: 1.5 ms waits p50 109 -> 58 µs late; the scheduler bench's wake-up at each
+/// second, p50 about 150 -> 90 µs late.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn tighten_timer_slack() {
+    // SAFETY: PR_SET_TIMERSLACK takes a plain integer and affects only the calling thread.
+    let _ = unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0) };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn tighten_timer_slack() {}
 
 #[cfg(test)]
 mod tests {
