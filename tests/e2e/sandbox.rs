@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::host::{Site, with_status};
 use crate::util::{guest, run, tempdir};
 
 #[test]
@@ -211,5 +212,30 @@ fn one_runtime_survives_every_hostile_guest() {
             next.outcome.reason()
         );
         assert_eq!(next.summary.as_deref(), Some("ok"));
+    }
+}
+
+#[test]
+fn every_run_starts_from_clean_memory_in_a_reused_pool_slot() {
+    // The pool reuses memory slots between runs and resets them in place (up to its
+    // keep-resident size) or hands pages back to the kernel (beyond it). The probe's
+    // `residue` mode dirties a static and 3 MiB of grown memory, so each later run in a
+    // reused slot would see them if the reset missed anything.
+    let site = Site::new();
+    let manifest = "every = \"1s\"\n[config]\nmode = \"residue\"\n";
+    site.probe_job("residue-a", manifest);
+    site.probe_job("residue-b", manifest);
+    let mut host = site.start(&[]);
+    let enough = |runs: &[serde_json::Value]| with_status(runs, "succeeded").len() >= 4;
+    site.wait_runs("residue-a", Duration::from_secs(20), enough);
+    site.wait_runs("residue-b", Duration::from_secs(20), enough);
+    assert_eq!(host.stop(), 0, "{}", host.log_text());
+    for job in ["residue-a", "residue-b"] {
+        let runs = site.runs(job);
+        let succeeded = with_status(&runs, "succeeded");
+        assert!(succeeded.len() >= 4, "{job}: {runs:#?}");
+        for run in succeeded {
+            assert_eq!(run["output"], "calls=1 nonzero=0", "{job} saw an earlier run: {run:#?}");
+        }
     }
 }

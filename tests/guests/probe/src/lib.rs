@@ -25,6 +25,7 @@
 //! | `context` | Ok = the run context as one line of JSON |
 //! | `sleep:MS` | sleeps inside a WASI call, Ok `slept` |
 //! | `exit:N` | `std::process::exit(N)` |
+//! | `residue` | Ok `calls=N nonzero=M`: N counts runs seen by this instance (a static), M the bytes not zero in 3 MiB of freshly grown memory; then both are dirtied |
 //!
 //! Anything else is fatal `unknown probe mode: ...`. I/O failures are fatal with the
 //! operation and path in the message, so tests can assert on what the sandbox refused.
@@ -63,6 +64,7 @@ fn run(ctx: Context) -> Result<Output, JobError> {
         ("deadline", None) => modes::deadline(),
         ("context", None) => modes::context(&ctx),
         ("sleep", Some(ms)) => modes::sleep(count(ms)?),
+        ("residue", None) => modes::residue(),
         ("exit", Some(code)) => {
             let code = code.parse().map_err(|e| JobError::fatal(format!("exit code: {e}")))?;
             std::process::exit(code)

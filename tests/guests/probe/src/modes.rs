@@ -152,3 +152,25 @@ pub fn sleep(ms: u64) -> String {
     std::thread::sleep(Duration::from_millis(ms));
     "slept".to_owned()
 }
+
+/// What a previous run left behind: every run gets a fresh instance, so a correct host
+/// always sees `calls=1 nonzero=0`. The static lives in the memory image (reset by copy),
+/// the grown pages beyond it (reset by zeroing, or given back to the kernel past the
+/// pool's keep-resident size); both are dirtied for the next run to check.
+pub fn residue() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    let calls = CALLS.fetch_add(1, Ordering::Relaxed) + 1;
+    const PAGES: usize = 48; // 3 MiB: more than the host keeps resident per memory
+    let old = core::arch::wasm32::memory_grow(0, PAGES);
+    if old == usize::MAX {
+        return "memory.grow refused".to_owned();
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: these pages were just added by memory.grow; nothing else (the allocator
+    // included) knows of them, so this is the only reference.
+    let fresh = unsafe { std::slice::from_raw_parts_mut((old * 65536) as *mut u8, PAGES * 65536) };
+    let nonzero = fresh.iter().filter(|&&byte| byte != 0).count();
+    fresh.fill(0xAB);
+    format!("calls={calls} nonzero={nonzero}")
+}
