@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 use wasmtime::component::{HasSelf, Linker as ComponentLinker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -139,7 +139,8 @@ fn pool_config(max_instances: u32, max_memory: ByteSize) -> PoolingAllocationCon
         // at 40% kernel time; 2 MiB 23-36k runs/s at 1% kernel time; 1 MiB was the worst
         // of both (75 µs per run: it copies 1 MiB and still madvises the rest).
         .linear_memory_keep_resident(2 << 20)
-        .table_keep_resident(16 << 10);
+        .table_keep_resident(16 << 10)
+        .pagemap_scan(Enabled::Auto);
     pool
 }
 
