@@ -814,7 +814,8 @@ fn describe_us(values: &mut [i64]) -> String {
     }
     values.sort_unstable();
     let ms = |q: f64| percentile(values, q) as f64 / 1e3;
-    let share = |bound: i64| 100.0 * values.partition_point(|&v| v <= bound) as f64 / values.len() as f64;
+    let share =
+        |bound: i64| 100.0 * values.partition_point(|&v| v <= bound) as f64 / values.len() as f64;
     format!(
         "p50 {:.3} / p90 {:.3} / p99 {:.3} / p99.9 {:.3} / max {:.3} ms; {:.2}% within 0.5 ms, \
          {:.2}% within 1 ms",

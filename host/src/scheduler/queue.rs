@@ -16,6 +16,10 @@ pub(crate) enum Due {
     /// The job's next slot, the claim-ahead time before it fires (`core/ahead.rs`):
     /// its claim may be sent to the store now (then it is queued again as `Slot`).
     ClaimAhead { job: String, generation: u64, slot_ms: i64 },
+    /// The job's next slot, claimed ahead, a few ms before it fires (`core/ahead.rs`): its
+    /// run may be dispatched now, to wait for the instant itself (else it is queued again
+    /// as `Slot`).
+    Arm { job: String, generation: u64, slot_ms: i64 },
     /// Another attempt of a failed or interrupted run.
     Retry(RetryPlan),
     /// The job's next backfill slot may start (rate-limited, S5).

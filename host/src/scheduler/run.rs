@@ -16,9 +16,11 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
+use super::clock::Clock;
 use super::control::{ControlError, Triggered};
 use super::policy::retry_delay;
 use super::recorder::Recorder;
+use super::wake::PreciseTimer;
 use super::{JobDef, Services};
 use crate::job::{RunOutcome, RunRequest, TriggerKind};
 use crate::store::{Claim, NewRun, RunFinish, RunStatus, StoreError};
@@ -50,6 +52,27 @@ pub(crate) struct RunOrder {
     pub(crate) reply: Option<oneshot::Sender<Result<Triggered, ControlError>>>,
     /// The claim already sent for this run, ahead of its instant (`run_key` is its own).
     pub(crate) claimed_ahead: Option<ClaimAhead>,
+    /// Dispatched ahead of its instant: the run starts itself then, not before.
+    pub(crate) start_at: Option<StartAt>,
+}
+
+/// The instant a run armed ahead waits for (`core/ahead.rs`).
+pub(crate) struct StartAt {
+    pub(crate) at_ms: i64,
+    pub(crate) timer: Arc<PreciseTimer>,
+}
+
+impl StartAt {
+    /// Resolves once the clock reads `at_ms` or later (a wall clock set back waits longer).
+    async fn reached(&self, clock: &dyn Clock) {
+        loop {
+            let left_us = self.at_ms * 1000 - clock.now_us();
+            if left_us <= 0 {
+                return;
+            }
+            self.timer.sleep(Duration::from_micros(left_us as u64)).await;
+        }
+    }
 }
 
 /// A slot's claim sent to the store before the slot's instant, and its pending answer.
@@ -175,8 +198,10 @@ pub(crate) async fn run_one(
         retry: None,
         retry_at_ms: None,
     };
-    // Until a worker takes the run, it counts in the queue-depth gauge.
-    let queued = Queued::new(&services.metrics);
+    // Until a worker takes the run, it counts in the queue-depth gauge (a run armed ahead,
+    // from its instant).
+    let start_at = order.start_at.take();
+    let queued = start_at.is_none().then(|| Queued::new(&services.metrics));
     let clock = &services.clock;
     let claimed_ms = clock.now_ms();
     let ahead = order.claimed_ahead.take();
@@ -241,13 +266,23 @@ pub(crate) async fn run_one(
         let _ = done.send(report);
         return;
     }
-    // Wait for a worker; an interrupt (shutdown, cancel-other) may come first.
+    // Wait for the instant (armed ahead), then for a worker; an interrupt (shutdown,
+    // cancel-other) may come first.
+    let worker = async {
+        let _queued = match &start_at {
+            Some(start_at) => {
+                start_at.reached(clock.as_ref()).await;
+                Some(Queued::new(&services.metrics))
+            }
+            None => queued,
+        };
+        workers.acquire_owned().await
+    };
     let permit = tokio::select! {
         biased;
         interrupt = interrupted(&mut cancel) => Err(interrupt),
-        permit = workers.acquire_owned() => Ok(permit),
+        permit = worker => Ok(permit),
     };
-    drop(queued);
     let (_permit, started_us) = match permit {
         Ok(Ok(permit)) => (permit, clock.now_us()),
         Ok(Err(_closed)) => {
@@ -421,6 +456,7 @@ struct Queued<'a>(&'a crate::metrics::Metrics);
 
 impl<'a> Queued<'a> {
     fn new(metrics: &'a crate::metrics::Metrics) -> Self {
+        metrics.queue_change(1);
         Queued(metrics)
     }
 }

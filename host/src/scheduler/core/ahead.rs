@@ -1,12 +1,22 @@
-//! Claiming a slot ahead of its instant, so the store's commit time is not part of the
-//! start lag (trigger accuracy).
+//! Claiming a slot ahead of its instant, and arming its run just before it, so neither the
+//! store's commit time nor the scheduler loop is part of the start lag (trigger accuracy).
 //!
 //! A job's next slot enters the timer queue `claim_ahead` (`serve --claim-ahead`, 250 ms by
-//! default) before its fire time. If the slot would start at once were it due now — not
-//! paused, nothing of the job running or waiting, breaker closed, not passed over — its
-//! claim goes to the store writer then, and the slot is queued again for its fire time. At the instant the run task finds the claim
-//! committed and only waits for a worker. S3 is unchanged: the row is durable before the
-//! guest starts, and the guest never starts before its instant.
+//! default) before its fire time, or at once if it fires sooner. If the slot would start at
+//! once were it due now — not paused, nothing of the job running or waiting, breaker
+//! closed, not passed over — its claim goes to the store writer then. If only the job's
+//! own runs are in the way (a short run, and a next slot that fires soon), the claim waits
+//! for them to end ([`Scheduler::claim_deferred`]) while there is still time.
+//!
+//! [`ARM_LEAD_MS`] before the fire time comes the slot's arming turn. If it is claimed and
+//! its job is still idle, its run is dispatched then: the task collects the claim's answer
+//! and waits on the guest pool for the instant itself (the precise timer, `wake.rs`), so a
+//! busy or late-woken scheduler loop no longer delays the start. Otherwise the slot is
+//! queued for its fire time and comes due the usual way, through every policy. S3 is
+//! unchanged: the row is durable before the guest starts, and the guest never starts
+//! before its instant. An armed run is a run in flight: a pause or a new version in its
+//! last few ms does not stop it (as for a run that has started), and a shutdown interrupts
+//! it like a run waiting for a worker (recorded, retried after the restart).
 //!
 //! The claim follows whatever happens to the slot meanwhile:
 //! - it starts: the run task takes the claim over (`Scheduler::take_claim_ahead`);
@@ -23,7 +33,7 @@
 
 use tokio::sync::mpsc;
 
-use super::{JobEntry, Scheduler, Waiting, slot_key};
+use super::{JobEntry, Scheduler, Waiting, slot_key, to_utc};
 use crate::job::TriggerKind;
 use crate::scheduler::policy::BreakerState;
 use crate::scheduler::queue::Due;
@@ -31,37 +41,78 @@ use crate::scheduler::recorder::Recorder;
 use crate::scheduler::run::{ClaimAhead, claim_row, empty_finish, new_run_id};
 use crate::store::{RunFinish, RunStatus};
 
+/// How long before its fire time a claimed slot's run is dispatched, to wait for the
+/// instant on the guest pool: the scheduler loop, busy or woken late by a few ms now and
+/// then on a small VM, is then no longer between the instant and the start.
+const ARM_LEAD_MS: i64 = 10;
+
 /// Longest a shutdown waits for its releases to be applied.
 const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Scheduler {
-    /// Queues a slot of the job: its claim-ahead turn when there is time for one, else the
-    /// slot itself at its fire time.
+    /// Queues a slot of the job: its claim-ahead turn when there is time for one (at once
+    /// if the slot fires sooner than `claim_ahead`), else the slot itself at its fire time.
     pub(super) fn queue_slot(&mut self, name: &str, slot_ms: i64, now: i64) {
         let Some(entry) = self.jobs.get(name) else { return };
         let fire_ms = slot_ms + self.jitter_ms(entry, slot_ms);
         let (job, generation) = (name.to_string(), entry.generation);
         let ahead_ms = self.config.claim_ahead.as_millis() as i64;
-        if ahead_ms > 0 && fire_ms - ahead_ms > now {
+        if ahead_ms > 0 && fire_ms - ARM_LEAD_MS > now {
             let due = Due::ClaimAhead { job, generation, slot_ms };
-            self.queue.push(fire_ms - ahead_ms, due);
+            self.queue.push((fire_ms - ahead_ms).max(now), due);
         } else {
             self.queue.push(fire_ms, Due::Slot { job, generation, slot_ms });
         }
     }
 
-    /// A slot's claim-ahead turn: claim it if it will start at its instant, then queue it.
+    /// A slot's claim-ahead turn: claim it if it will start at its instant, then queue its
+    /// arming. A job whose runs are still going has its claim deferred until they end
+    /// ([`Scheduler::claim_deferred`]): short runs of a job whose next slot fires soon.
     pub(super) fn on_claim_ahead(&mut self, name: &str, slot_ms: i64) {
-        let owner = self.services.owner.clone();
         let passed_over_before_ms = self.passed_over_before_ms;
         let Some(entry) = self.jobs.get(name) else { return };
         let fire_ms = slot_ms + self.jitter_ms(entry, slot_ms);
         let generation = entry.generation;
-        if will_start_now(entry) && fire_ms >= passed_over_before_ms {
-            self.next_run_key += 1;
-            let run_key = self.next_run_key;
-            let run_id = new_run_id(&owner, run_key, self.now());
+        let arm = Due::Arm { job: name.to_string(), generation, slot_ms };
+        if fire_ms < passed_over_before_ms {
+            self.queue.push(fire_ms, Due::Slot { job: name.to_string(), generation, slot_ms });
+        } else if will_start_now(entry) {
+            self.claim_ahead_now(name, slot_ms, fire_ms);
+            self.queue.push(fire_ms - ARM_LEAD_MS, arm);
+        } else if is_idle_but_running(entry) {
             let entry = self.jobs.get_mut(name).expect("looked up above");
+            entry.deferred_claim = Some((slot_ms, generation));
+            // Claimed or not by then, the arming turn decides how the slot starts.
+            self.queue.push(fire_ms - ARM_LEAD_MS, arm);
+        } else {
+            self.queue.push(fire_ms, Due::Slot { job: name.to_string(), generation, slot_ms });
+        }
+    }
+
+    /// After a run of the job ended: the claim deferred while it ran, if the slot's arming
+    /// turn has not come yet and the job is now idle.
+    pub(super) fn claim_deferred(&mut self, name: &str, now: i64) {
+        let Some(entry) = self.jobs.get(name) else { return };
+        let Some((slot_ms, generation)) = entry.deferred_claim else { return };
+        let fire_ms = slot_ms + self.jitter_ms(entry, slot_ms);
+        let stale = generation != entry.generation || fire_ms - ARM_LEAD_MS <= now;
+        if !stale && !will_start_now(entry) {
+            return; // still running (or paused): a later end of a run looks again
+        }
+        self.jobs.get_mut(name).expect("looked up above").deferred_claim = None;
+        if !stale && fire_ms >= self.passed_over_before_ms {
+            self.claim_ahead_now(name, slot_ms, fire_ms);
+        }
+    }
+
+    /// Sends the slot's claim to the store writer and keeps it as the job's claim ahead.
+    fn claim_ahead_now(&mut self, name: &str, slot_ms: i64, fire_ms: i64) {
+        let owner = self.services.owner.clone();
+        self.next_run_key += 1;
+        let run_key = self.next_run_key;
+        let run_id = new_run_id(&owner, run_key, self.now());
+        let Some(entry) = self.jobs.get_mut(name) else { return };
+        {
             let key = slot_key(name, slot_ms);
             let row = claim_row(
                 &entry.def,
@@ -78,7 +129,37 @@ impl Scheduler {
             let version = entry.def.version.clone();
             entry.claimed_ahead = Some(ClaimAhead { slot_ms, run_key, run_id, version, answer });
         }
-        self.queue.push(fire_ms, Due::Slot { job: name.to_string(), generation, slot_ms });
+    }
+
+    /// A claimed slot's turn to be armed, [`ARM_LEAD_MS`] before it fires: if its job is
+    /// still idle and the claim still fits, its run is dispatched now and waits on the guest
+    /// pool for the instant itself; otherwise the slot comes due the usual way.
+    pub(super) fn on_arm(&mut self, name: &str, slot_ms: i64, now: i64) {
+        let passed_over_before_ms = self.passed_over_before_ms;
+        let Some(entry) = self.jobs.get_mut(name) else { return };
+        entry.deferred_claim = None; // too late to claim ahead now
+        let entry = &self.jobs[name];
+        let fire_ms = slot_ms + self.jitter_ms(entry, slot_ms);
+        let claim_fits = entry
+            .claimed_ahead
+            .as_ref()
+            .is_some_and(|ahead| ahead.slot_ms == slot_ms && ahead.version == entry.def.version);
+        let on_time = now < fire_ms && fire_ms >= passed_over_before_ms;
+        if !(claim_fits && on_time && is_idle(entry)) {
+            let (job, generation) = (name.to_string(), entry.generation);
+            self.queue.push(fire_ms, Due::Slot { job, generation, slot_ms });
+            return;
+        }
+        let schedule = entry.def.spec.timing.schedule.as_ref();
+        let next =
+            schedule.and_then(|s| s.next_after(to_utc(slot_ms))).map(|t| t.timestamp_millis());
+        // Idle and on time: the overlap, breaker and deadline policies would start it.
+        let key = slot_key(name, slot_ms);
+        let trigger = TriggerKind::Schedule;
+        self.dispatch(name, Some(slot_ms), fire_ms, 1, trigger, key, None, None, true);
+        if let Some(next) = next {
+            self.queue_slot(name, next, now);
+        }
     }
 
     /// The claim sent ahead for this slot, for the run about to start it; `None` if there
@@ -212,9 +293,22 @@ fn release_then(
 
 /// Whether a slot of the job due now would start at once under any overlap policy.
 fn will_start_now(entry: &JobEntry) -> bool {
+    is_idle(entry) && entry.claimed_ahead.is_none()
+}
+
+/// Would start at once but for runs of its own still going (that usually end soon).
+fn is_idle_but_running(entry: &JobEntry) -> bool {
+    !entry.running.is_empty()
+        && entry.paused.is_none()
+        && entry.waiting.is_empty()
+        && entry.claimed_ahead.is_none()
+        && entry.breaker.state == BreakerState::Closed
+}
+
+/// Not paused, nothing running or waiting, breaker closed.
+fn is_idle(entry: &JobEntry) -> bool {
     entry.paused.is_none()
         && entry.running.is_empty()
         && entry.waiting.is_empty()
-        && entry.claimed_ahead.is_none()
         && entry.breaker.state == BreakerState::Closed
 }

@@ -163,7 +163,17 @@ impl Scheduler {
     pub(super) fn dispatch_manual(&mut self, name: &str, manual: ManualRun, now: i64) {
         let ManualRun { idempotency_key, payload, reply } = manual;
         tracing::info!(job = %name, key = %idempotency_key, "manual trigger");
-        self.dispatch(name, None, now, 1, TriggerKind::Manual, idempotency_key, payload, reply);
+        self.dispatch(
+            name,
+            None,
+            now,
+            1,
+            TriggerKind::Manual,
+            idempotency_key,
+            payload,
+            reply,
+            false,
+        );
     }
 
     fn on_backfill(
@@ -271,6 +281,7 @@ impl Scheduler {
             key,
             None,
             None,
+            false,
         );
     }
 }

@@ -21,8 +21,10 @@ use super::policy::{
 };
 use super::queue::{Due, RetryPlan, TimerQueue};
 use super::recorder::Recorder;
-use super::run::{ClaimAhead, Interrupt, RunDone, RunOrder, run_one, run_span, trigger_word};
-use super::wake::PreciseWake;
+use super::run::{
+    ClaimAhead, Interrupt, RunDone, RunOrder, StartAt, run_one, run_span, trigger_word,
+};
+use super::wake::PreciseTimer;
 use super::{JobDef, JobEvent, SchedulerConfig, Services};
 use crate::config::Overlap;
 use crate::job::TriggerKind;
@@ -89,6 +91,9 @@ struct JobEntry {
     backfill_timer: bool,
     /// The claim of the next slot, sent before its instant (`ahead.rs`).
     claimed_ahead: Option<ClaimAhead>,
+    /// The next slot (and the generation it was queued in), whose claim ahead waits for
+    /// the job's runs in flight to end (`ahead.rs`).
+    deferred_claim: Option<(i64, u64)>,
 }
 
 impl JobEntry {
@@ -123,6 +128,8 @@ struct Scheduler {
     invalid: BTreeMap<String, String>,
     /// The jobs folder's initial scan has been taken in.
     ready: bool,
+    /// Wakes the loop, and runs armed ahead of their instant, to the µs (`wake.rs`).
+    timer: Arc<PreciseTimer>,
 }
 
 /// Runs the scheduler until `shutdown` resolves, then stops claiming, lets running jobs
@@ -144,8 +151,8 @@ pub async fn run(
             return;
         }
     };
-    let precise = match PreciseWake::start() {
-        Ok(precise) => precise,
+    let timer = match PreciseTimer::start() {
+        Ok(timer) => Arc::new(timer),
         Err(err) => {
             tracing::error!("cannot start the scheduler's alarm thread: {err}; not scheduling");
             return;
@@ -165,6 +172,7 @@ pub async fn run(
         recorder,
         invalid: BTreeMap::new(),
         ready: false,
+        timer: timer.clone(),
     };
     scheduler.recover();
     tokio::pin!(shutdown);
@@ -216,7 +224,7 @@ pub async fn run(
                 None => control_open = false,
             },
             Some(done) = done_rx.recv() => scheduler.on_done(done),
-            () = precise.sleep(wait), if close => {}
+            () = timer.sleep(wait), if close => {}
             () = tokio::time::sleep(wait), if !close => {}
         }
     }
@@ -271,6 +279,11 @@ impl Scheduler {
                 Due::ClaimAhead { job, generation, slot_ms } => {
                     if self.jobs.get(&job).is_some_and(|e| e.generation == generation) {
                         self.on_claim_ahead(&job, slot_ms);
+                    }
+                }
+                Due::Arm { job, generation, slot_ms } => {
+                    if self.jobs.get(&job).is_some_and(|e| e.generation == generation) {
+                        self.on_arm(&job, slot_ms, now);
                     }
                 }
                 Due::Retry(plan) => self.on_retry(plan, now),
@@ -375,6 +388,7 @@ impl Scheduler {
                 backfill_interval_ms: 0,
                 backfill_timer: false,
                 claimed_ahead: None,
+                deferred_claim: None,
             },
         );
         self.persist_job(&name);
@@ -530,7 +544,7 @@ impl Scheduler {
             Admission::Run => {}
         }
         let key = slot_key(name, slot_ms);
-        self.dispatch(name, Some(slot_ms), fire_ms, 1, trigger, key, None, None);
+        self.dispatch(name, Some(slot_ms), fire_ms, 1, trigger, key, None, None, false);
     }
 
     fn on_retry(&mut self, plan: RetryPlan, now: i64) {
@@ -560,6 +574,7 @@ impl Scheduler {
             idempotency_key,
             None,
             None,
+            false,
         );
     }
 
@@ -574,10 +589,10 @@ impl Scheduler {
         idempotency_key: String,
         payload: Option<Vec<u8>>,
         reply: Option<oneshot::Sender<Result<Triggered, ControlError>>>,
+        armed: bool,
     ) {
         let claimed_ahead = self.take_claim_ahead(name, slot_ms, attempt, trigger);
         let Some(entry) = self.jobs.get_mut(name) else { return };
-        self.services.metrics.queue_change(1);
         self.next_run_key += 1;
         let run_key = claimed_ahead.as_ref().map_or(self.next_run_key, |ahead| ahead.run_key);
         let (cancel_tx, cancel_rx) = watch::channel(None);
@@ -599,6 +614,8 @@ impl Scheduler {
             start_by_ms,
             reply,
             claimed_ahead,
+            // Armed ahead: the run waits for its instant (the slot's fire time) itself.
+            start_at: armed.then(|| StartAt { at_ms: scheduled_at_ms, timer: self.timer.clone() }),
         };
         let task = run_one(
             order,
@@ -645,6 +662,7 @@ impl Scheduler {
             }
         }
         self.drain_waiting(&done.job, now);
+        self.claim_deferred(&done.job, now);
     }
 
     /// R6: a new version whose first `rollback_on_failure` slots all fail, where the
