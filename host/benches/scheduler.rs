@@ -129,8 +129,6 @@ struct Host {
     store: Arc<SqliteStore>,
     /// The ledger the scheduler sees: `store` behind a stopwatch.
     timed: Arc<TimedLedger>,
-    /// The clock the scheduler sees: the system clock, watched.
-    clock: Arc<WatchedClock>,
     /// The host's metrics (the start-lag histogram has µs precision).
     runtime: Arc<Runtime>,
     code: Arc<LoadedJob>,
@@ -169,13 +167,12 @@ impl Host {
             .build()
             .expect("host runtime");
         let timed = Arc::new(TimedLedger { inner: store.clone(), calls: Default::default() });
-        let clock = Arc::new(WatchedClock::default());
         let metrics = Arc::new(sandcron::metrics::Metrics::new());
         let services = Arc::new(Services {
             runtime: runtime.clone(),
             ledger: timed.clone() as Arc<dyn Ledger>,
             state: store.clone() as Arc<dyn StateStore>,
-            clock: clock.clone() as Arc<dyn Clock>,
+            clock: Arc::new(SystemClock) as Arc<dyn Clock>,
             owner: Arc::from(format!("bench-{}", std::process::id())),
             metrics,
         });
@@ -196,7 +193,6 @@ impl Host {
             dir,
             store,
             timed,
-            clock,
             runtime,
             code,
             guests,
@@ -379,38 +375,6 @@ fn describe_store(dir: &Path) -> String {
     let (dev, kind, mount) = filesystem_of(dir);
     let verdict = if kind == "tmpfs" { "TMPFS: not a real disk!" } else { "not tmpfs" };
     format!("{} ({kind} on {dev}, mounted at {mount}: {verdict})", dir.display())
-}
-
-/// The system clock, also noting when the scheduler's own threads first read it after each
-/// whole second: with every slot on a whole second, that is when the scheduler woke up to
-/// fire them (the timer's share of the lag, apart from dispatch and queueing).
-#[derive(Default)]
-struct WatchedClock {
-    last_second: AtomicU64,
-    /// Microseconds past the second boundary of each first read.
-    wakes: Mutex<Vec<i64>>,
-}
-
-impl Clock for WatchedClock {
-    // Must be overridden: the trait's default derives µs from ms, which would make the
-    // scheduler's precise wake-up up to 1 ms late and truncate every measured start lag.
-    fn now_us(&self) -> i64 {
-        SystemClock.now_us()
-    }
-
-    fn now_ms(&self) -> i64 {
-        let ms = SystemClock.now_ms();
-        if std::thread::current().name() == Some("sandcron-host") {
-            let second = (ms / 1000) as u64;
-            if self.last_second.swap(second, Ordering::Relaxed) != second {
-                let micros = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_micros() as i64 - second as i64 * 1_000_000);
-                self.wakes.lock().unwrap_or_else(|p| p.into_inner()).push(micros);
-            }
-        }
-        ms
-    }
 }
 
 /// The scheduler's ledger with a stopwatch: forwards every call to the [`SqliteStore`] and
@@ -611,7 +575,6 @@ fn accuracy(knobs: &Knobs) {
         let defs: Vec<Arc<JobDef>> =
             (0..jobs).map(|i| host.def(&format!("acc-{i:05}"), &manifest)).collect();
         let registered = host.register(&defs);
-        host.clock.wakes.lock().unwrap_or_else(|p| p.into_inner()).clear();
         let calls0 = host.timed.snapshot();
         take_start_lags();
         let floor_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -724,15 +687,6 @@ fn accuracy(knobs: &Knobs) {
             floor.len(),
             describe_us(&mut floor).replace(" within", " on time within")
         ));
-        if jitter.is_none() {
-            let mut wakes = host.clock.wakes.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            let (w50, w99, wmax) = dist(&mut wakes);
-            notes.push(format!(
-                "   {variant}: scheduler's first clock read after each second boundary ({} \
-                 seconds): p50 {w50} / p99 {w99} / max {wmax} µs late (timer wake-up alone)",
-                wakes.len()
-            ));
-        }
         if jitter.is_none() && !per_slot.is_empty() {
             let mut first: Vec<i64> = per_slot.values().map(|v| v.0).collect();
             let mut last: Vec<i64> = per_slot.values().map(|v| v.1).collect();
