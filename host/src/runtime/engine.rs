@@ -131,8 +131,10 @@ fn pool_config(max_instances: u32, max_memory: ByteSize) -> PoolingAllocationCon
         .max_component_instance_size(4 << 20)
         .max_memory_size(max_memory.as_usize())
         // Reset up to this much of each slot in place instead of giving it back with
-        // madvise. On Linux ≥ 6.7 wasmtime scans the slot's page map and restores only the
-        // dirty pages; only when a run dirtied more than this does the rest go to madvise,
+        // madvise. With `pagemap_scan` (off by default in wasmtime 48), on Linux ≥ 6.7
+        // wasmtime scans the slot's page map and restores only the pages ever written
+        // (without it, it memsets the first 2 MiB on every run: 40% of guest-thread CPU in
+        // the scheduler bench); only when a run dirtied more than this does the rest go to madvise,
         // and every madvise is a TLB shootdown that stalls the other cores. A small Rust
         // job's whole memory (about 1.1 MiB) fits in 2 MiB, so its runs never madvise.
         // Measured (benches/scheduler.rs, execute loop on 2 tasks): 128 KiB 21-24k runs/s
