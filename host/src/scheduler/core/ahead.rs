@@ -112,23 +112,21 @@ impl Scheduler {
         let run_key = self.next_run_key;
         let run_id = new_run_id(&owner, run_key, self.now());
         let Some(entry) = self.jobs.get_mut(name) else { return };
-        {
-            let key = slot_key(name, slot_ms);
-            let row = claim_row(
-                &entry.def,
-                &run_id,
-                &owner,
-                Some(slot_ms),
-                fire_ms,
-                1,
-                TriggerKind::Schedule,
-                &key,
-                fire_ms,
-            );
-            let answer = self.recorder.submit_claim(row);
-            let version = entry.def.version.clone();
-            entry.claimed_ahead = Some(ClaimAhead { slot_ms, run_key, run_id, version, answer });
-        }
+        let key = slot_key(name, slot_ms);
+        let row = claim_row(
+            &entry.def,
+            &run_id,
+            &owner,
+            Some(slot_ms),
+            fire_ms,
+            1,
+            TriggerKind::Schedule,
+            &key,
+            fire_ms,
+        );
+        let answer = self.recorder.submit_claim(row);
+        let version = entry.def.version.clone();
+        entry.claimed_ahead = Some(ClaimAhead { slot_ms, run_key, run_id, version, answer });
     }
 
     /// A claimed slot's turn to be armed, [`ARM_LEAD_MS`] before it fires: if its job is
@@ -298,17 +296,17 @@ fn will_start_now(entry: &JobEntry) -> bool {
 
 /// Would start at once but for runs of its own still going (that usually end soon).
 fn is_idle_but_running(entry: &JobEntry) -> bool {
-    !entry.running.is_empty()
-        && entry.paused.is_none()
-        && entry.waiting.is_empty()
-        && entry.claimed_ahead.is_none()
-        && entry.breaker.state == BreakerState::Closed
+    !entry.running.is_empty() && entry.claimed_ahead.is_none() && nothing_else_in_the_way(entry)
 }
 
 /// Not paused, nothing running or waiting, breaker closed.
 fn is_idle(entry: &JobEntry) -> bool {
+    entry.running.is_empty() && nothing_else_in_the_way(entry)
+}
+
+/// Not paused, nothing waiting, breaker closed.
+fn nothing_else_in_the_way(entry: &JobEntry) -> bool {
     entry.paused.is_none()
-        && entry.running.is_empty()
         && entry.waiting.is_empty()
         && entry.breaker.state == BreakerState::Closed
 }
