@@ -12,10 +12,15 @@
 //!   is not; `?` on any `std::error::Error` gives a retryable error;
 //! - [`log`], [`state`], [`config`] and [`deadline`] wrap the host's imports: levelled
 //!   structured logs, per-job persistent state with serde (JSON) values, the manifest's
-//!   `[config]` table, and the time left in this run.
+//!   `[config]` table, and the time left in this run;
+//! - [`http`] is a blocking HTTP client over `wasi:http` ([`http::get`], [`http::post`],
+//!   [`http::Request`]), reaching only the hosts the manifest's `allowed_hosts` lists;
+//! - [`secret`] reads one of the manifest's `[secrets]`, which reach the run as
+//!   environment variables.
 //!
 //! Standard library I/O works too (WASI p2): stdout and stderr are captured into the run's
-//! log, files are reachable only under the directories the manifest grants.
+//! log, files are reachable only under the directories the manifest grants, and
+//! `std::net::TcpStream` connects to the `tcp://` entries of `allowed_hosts`.
 //!
 //! # Example
 //!
@@ -57,7 +62,7 @@
 //!
 //! The imports only work inside a sandcron host. Compiled for a native target (for unit
 //! tests of your own logic), the crate builds, but calling [`log`], [`state`], [`config`] or
-//! [`deadline`] panics.
+//! [`deadline`] panics; an [`http`] request returns an error saying it is a native build.
 
 #![deny(missing_docs)]
 
@@ -68,14 +73,17 @@ extern crate self as sandcron_guest;
 mod context;
 mod export;
 mod outcome;
+mod secret;
 
 pub mod config;
 pub mod deadline;
+pub mod http;
 pub mod log;
 pub mod state;
 
 pub use context::{Context, Trigger};
 pub use outcome::{JobError, Output};
+pub use secret::secret;
 
 #[doc(hidden)]
 pub use export::run_adapter as __run_adapter;
