@@ -18,6 +18,11 @@
 //! | `list:PATH` | Ok = sorted entry names, one per line |
 //! | `env` | Ok = `K=V` lines, sorted |
 //! | `socket:HOST:PORT` | TCP connect, Ok `connected` or fatal `connect: ...` |
+//! | `http:URL` | SDK GET, Ok `status=S bytes=N body=B` (B: first 100 body bytes, lossy UTF-8) or fatal `http: ERR` |
+//! | `http-count:N:URL` | N sequential GETs, never stopping early, Ok `ok=A failed=B first_error=E` (E: the first error's text, or `none`) |
+//! | `http-post:BYTES:URL` | SDK POST of BYTES bytes of `x` (text/plain), Ok `status=S bytes=N` or fatal `http: ERR` |
+//! | `tcp-echo:HOST:PORT` | TCP connect, write `ping\n`, read a line, Ok `echo=LINE` or fatal `tcp: ERR` |
+//! | `print-env:NAME` | prints `NAME=VALUE` to stdout and logs it (field `value`), Ok `NAME=VALUE`; fatal `missing env NAME` |
 //! | `retryable`, `fatal` | the two `JobError` kinds |
 //! | `state` | increments state key `counter`, Ok `counter=N` |
 //! | `config` | Ok = `k=v` lines of the config table |
@@ -28,9 +33,12 @@
 //! | `residue` | Ok `calls=N nonzero=M`: N counts runs seen by this instance (a static), M the bytes not zero in 3 MiB of freshly grown memory; then both are dirtied |
 //!
 //! Anything else is fatal `unknown probe mode: ...`. I/O failures are fatal with the
-//! operation and path in the message, so tests can assert on what the sandbox refused.
+//! operation and path in the message, so tests can assert on what the sandbox refused; HTTP
+//! errors carry the `wasi:http` error-code name (`HTTP-request-denied`, ...), TCP errors
+//! std's text for the `wasi:sockets` error.
 
 mod modes;
+mod net;
 
 use sandcron_guest::{Context, JobError, Output};
 
@@ -57,6 +65,11 @@ fn run(ctx: Context) -> Result<Output, JobError> {
         ("list", Some(path)) => modes::list(path)?,
         ("env", None) => modes::env(),
         ("socket", Some(addr)) => modes::socket(addr)?,
+        ("http", Some(url)) => net::get(url)?,
+        ("http-count", Some(arg)) => net::get_count(arg)?,
+        ("http-post", Some(arg)) => net::post(arg)?,
+        ("tcp-echo", Some(addr)) => net::tcp_echo(addr)?,
+        ("print-env", Some(name)) => net::print_env(name)?,
         ("retryable", None) => return Err(JobError::retryable("probe says try again")),
         ("fatal", None) => return Err(JobError::fatal("probe says give up")),
         ("state", None) => modes::counter()?,
