@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build every Rust guest fixture and example, and collect them in $TARGET/guests/:
 #   hello-rust.wasm       SDK example (component, world sandcron:job/job)
+#   http-rust.wasm        SDK outbound HTTP example (same world; imports wasi:http)
 #   command-rust.wasm     WASI command as a component (exports wasi:cli/run)
 #   command-rust-p1.wasm  the same command as a preview1 core module (exports _start)
 #   probe.wasm            the end-to-end tests' probe (component, world sandcron:job/job)
@@ -21,12 +22,12 @@ rustup target add wasm32-wasip2 wasm32-wasip1 >/dev/null 2>&1 ||
 # means std's DWARF too (~3 MB per component instead of ~0.2 MB). Strip it from the guest
 # leaf crates only: a per-package override does not touch any dependency's build.
 strip=()
-for pkg in hello-rust command-rust probe other-world; do
+for pkg in hello-rust http-rust command-rust probe other-world; do
     strip+=(--config "profile.release.package.$pkg.strip=\"debuginfo\"")
 done
 
 cargo build --release --target wasm32-wasip2 "${strip[@]}" \
-    -p hello-rust -p command-rust -p probe -p other-world
+    -p hello-rust -p http-rust -p command-rust -p probe -p other-world
 cargo build --release --target wasm32-wasip1 "${strip[@]}" -p command-rust
 
 mkdir -p "$out"
@@ -37,6 +38,7 @@ copy() {
     printf '%-22s %9d bytes\n' "$2" "$(wc -c <"$out/$2")"
 }
 copy "$p2/hello_rust.wasm" hello-rust.wasm
+copy "$p2/http_rust.wasm" http-rust.wasm
 copy "$p2/command-rust.wasm" command-rust.wasm
 copy "$p1/command-rust.wasm" command-rust-p1.wasm
 copy "$p2/probe.wasm" probe.wasm
