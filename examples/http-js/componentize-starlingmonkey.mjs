@@ -1,0 +1,1 @@
+../hello-js/componentize-starlingmonkey.mjs
