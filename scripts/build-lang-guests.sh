@@ -4,6 +4,8 @@
 #   hello-js.wasm                 examples/hello-js (QuickJS)
 #   hello-js-starlingmonkey.wasm  the same source on the StarlingMonkey engine
 #   hello-python.wasm  hello-c.wasm  hello-go.wasm
+#   http-js.wasm  http-python.wasm  outbound HTTP: examples/http-js (StarlingMonkey `fetch`),
+#                                   examples/http-python (componentize-py, wasi:http)
 #   NAME.wasm                     each extra folder DIR, through DIR/build.sh (NAME = its name)
 # Each folder is built by its own build.sh, and only when a hash of its files (plus the WIT
 # and the toolchain stamps) differs from the last build's: a warm run takes a second.
@@ -22,11 +24,14 @@ source "$target_dir/toolchains/env.sh"
 # A Rust scaffold is its own workspace: give it one shared target dir, not one per folder.
 export CARGO_TARGET_DIR="$target_dir/scaffold-cargo"
 
-# The hash of everything a build reads besides the tools themselves.
+# The hash of everything a build reads besides the tools themselves (through symlinks:
+# http-js shares hello-js's componentize-starlingmonkey.mjs). Not __pycache__: a Python build
+# writes it after the hash is taken, which made the next run build again.
 inputs_hash() {
     local dir=$1
     {
-        (cd "$dir" && find . -type f ! -name '*.wasm' ! -path './target/*' -print0 | sort -z |
+        (cd "$dir" && find -L . -type f ! -name '*.wasm' ! -path './target/*' \
+            ! -path '*/__pycache__/*' -print0 | sort -z |
             xargs -0 sha256sum)
         sha256sum "$root/wit/job.wit"
         cat "$target_dir"/toolchains/*.stamp
@@ -54,6 +59,8 @@ build hello-js-starlingmonkey "$root/examples/hello-js" --starlingmonkey
 build hello-python "$root/examples/hello-python"
 build hello-c "$root/examples/hello-c"
 build hello-go "$root/examples/hello-go"
+build http-js "$root/examples/http-js"
+build http-python "$root/examples/http-python"
 for dir in "$@"; do
     dir="$(realpath "$dir")"
     build "$(basename "$dir")" "$dir"
