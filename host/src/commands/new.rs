@@ -2,11 +2,16 @@
 //!
 //! A scaffold is a folder with the job's source, its manifest, `build.sh`, a README and,
 //! for the component languages, `wit/job.wit`. The design decision: **the examples are the
-//! templates**. Each language's source, manifest and build script are the files of
-//! `examples/hello-LANG/`, embedded with `include_str!` and renamed (`hello-LANG` becomes
-//! NAME), so a template cannot drift from code the test suite builds and runs. Only what an
-//! example inside the workspace does not need lives in `host/templates/`: the README and the
-//! Rust crate's standalone `Cargo.toml` and `build.sh`.
+//! templates**. Each language's source, manifest and build script are the files of an
+//! example (`examples/http-rust`, `http-js`, `http-python`, `hello-c`, `hello-go`), embedded
+//! with `include_str!` and renamed (the example's name becomes NAME), so a template cannot
+//! drift from code the test suite builds and runs. Only what an example inside the workspace
+//! does not need lives in `host/templates/`: the README and the Rust crate's standalone
+//! `Cargo.toml` and `build.sh`.
+//!
+//! The Rust, JavaScript and Python templates call an HTTP endpoint, `[config] url`, which
+//! their manifest grants in `[capabilities] allowed_hosts`. C and Go keep their hello
+//! templates: neither has a wasi:http client here (`docs/languages.md` says what is missing).
 //!
 //! The Rust scaffold depends on the `sandcron-guest` SDK by path (it is not on crates.io):
 //! `--sdk-path`, or by default the `guest-sdk/` of the source tree this binary was built
@@ -47,42 +52,54 @@ fn template(lang: Lang) -> Template {
                               them; then `source target/toolchains/env.sh`.";
     match lang {
         Lang::Rust => Template {
-            example: "hello-rust",
+            example: "http-rust",
             files: &[
-                example!("hello-rust/src/lib.rs"),
-                example!("hello-rust/hello-rust.toml"),
-                ("hello-rust/Cargo.toml", include_str!("../../templates/rust/Cargo.toml")),
-                ("hello-rust/build.sh", include_str!("../../templates/rust/build.sh")),
+                example!("http-rust/src/lib.rs"),
+                example!("http-rust/http-rust.toml"),
+                ("http-rust/Cargo.toml", include_str!("../../templates/rust/Cargo.toml")),
+                ("http-rust/build.sh", include_str!("../../templates/rust/build.sh")),
             ],
             needs_wit: false,
             language: "Rust",
-            shape: "It implements the `sandcron:job/job` world through the `sandcron-guest` SDK.",
+            shape: "It implements the `sandcron:job/job` world through the `sandcron-guest` SDK \
+                    and calls `[config] url` with `sandcron_guest::http::get`.",
             tools: "cargo and the `wasm32-wasip2` target (`rustup target add wasm32-wasip2`).",
         },
         Lang::Js => Template {
-            example: "hello-js",
+            example: "http-js",
             files: &[
-                example!("hello-js/hello-js.js"),
-                example!("hello-js/hello-js.toml"),
-                example!("hello-js/build.sh"),
-                example!("hello-js/componentize-starlingmonkey.mjs"),
+                example!("http-js/http-js.js"),
+                example!("http-js/http-js.toml"),
+                example!("http-js/build.sh"),
+                example!("http-js/componentize-starlingmonkey.mjs"),
             ],
             needs_wit: true,
             language: "JavaScript",
-            shape: "It implements the `sandcron:job/job` world; `jco componentize` runs it on \
-                    QuickJS (`bash build.sh --starlingmonkey` for StarlingMonkey).",
+            shape: "It implements the `sandcron:job/job` world on the StarlingMonkey engine \
+                    (componentize-js), whose `fetch` calls `[config] url` over wasi:http.",
             tools: TOOLCHAINS,
         },
         Lang::Python => Template {
-            example: "hello-python",
+            example: "http-python",
             files: &[
-                example!("hello-python/app.py"),
-                example!("hello-python/hello-python.toml"),
-                example!("hello-python/build.sh"),
+                example!("http-python/app.py"),
+                example!("http-python/blocking_http.py"),
+                example!("http-python/http-python.toml"),
+                example!("http-python/build.sh"),
+                example!("http-python/wit/job-http.wit"),
+                example!("http-python/wit/deps/cli.wit"),
+                example!("http-python/wit/deps/clocks.wit"),
+                example!("http-python/wit/deps/filesystem.wit"),
+                example!("http-python/wit/deps/http.wit"),
+                example!("http-python/wit/deps/io.wit"),
+                example!("http-python/wit/deps/random.wit"),
+                example!("http-python/wit/deps/sockets.wit"),
             ],
             needs_wit: true,
             language: "Python",
-            shape: "It implements the `sandcron:job/job` world through componentize-py.",
+            shape: "It implements the `job-http` world (`wit/job-http.wit`: the `sandcron:job` \
+                    world plus wasi:http/outgoing-handler) through componentize-py and calls \
+                    `[config] url` over wasi:http.",
             tools: TOOLCHAINS,
         },
         Lang::C => Template {
@@ -288,5 +305,50 @@ mod tests {
             assert!(template.files.iter().any(|(path, _)| path.ends_with(".toml")), "{lang:?}");
             assert!(template.files.iter().all(|(path, _)| path.starts_with(template.example)));
         }
+    }
+
+    #[test]
+    fn http_templates_grant_the_url_they_call() {
+        for lang in [Lang::Rust, Lang::Js, Lang::Python] {
+            let template = template(lang);
+            let (_, text) =
+                template.files.iter().find(|(path, _)| path.ends_with(".toml")).unwrap();
+            let manifest: toml::Table = text.parse().expect("the template's manifest is TOML");
+            let url = manifest["config"]["url"].as_str().expect("[config] url");
+            let granted = manifest["capabilities"]["allowed_hosts"].as_array().expect("a grant");
+            assert!(
+                granted
+                    .iter()
+                    .filter_map(|h| h.as_str())
+                    .any(|h| url.starts_with(&format!("{h}/"))),
+                "{lang:?}: {url} is not in allowed_hosts {granted:?}"
+            );
+        }
+    }
+
+    /// The Python scaffold builds against its own `wit/` (the job-http world and the WASI
+    /// packages): every file of the example's folder must be in the template.
+    #[test]
+    fn python_template_carries_every_wit_file_of_its_example() {
+        let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/http-python/wit");
+        let mut on_disk = Vec::new();
+        for dir in [wit.clone(), wit.join("deps")] {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_file() && path.file_name() != Some("job.wit".as_ref()) {
+                    let relative = path.strip_prefix(&wit).unwrap().to_str().unwrap();
+                    on_disk.push(format!("http-python/wit/{relative}"));
+                }
+            }
+        }
+        on_disk.sort();
+        let mut templated: Vec<String> = template(Lang::Python)
+            .files
+            .iter()
+            .map(|(path, _)| path.to_string())
+            .filter(|path| path.starts_with("http-python/wit/"))
+            .collect();
+        templated.sort();
+        assert_eq!(templated, on_disk);
     }
 }
