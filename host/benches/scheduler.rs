@@ -843,6 +843,7 @@ fn bench_finish(now: i64) -> RunFinish {
         logs_json: "[]".into(),
         retry_at_ms: None,
         started_at_ms: Some(now),
+        net: None,
     }
 }
 

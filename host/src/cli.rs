@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{ByteSize, Span};
+use crate::config::{AllowedHost, ByteSize, Span};
 
 /// sandcron: a job scheduler whose jobs are sandboxed WebAssembly components.
 #[derive(Debug, Parser)]
@@ -273,6 +273,10 @@ pub struct RunArgs {
     /// Set a config value for the guest: KEY=VALUE. Repeatable.
     #[arg(long = "config", value_name = "KEY=VALUE", value_parser = parse_pair)]
     pub config: Vec<(String, String)>,
+    /// Allow an outbound host, as an `allowed_hosts` entry: SCHEME://HOST[:PORT], e.g.
+    /// http://127.0.0.1:8080, https://*.example.com, tcp://10.0.0.5:5432. Repeatable.
+    #[arg(long = "allow-host", value_name = "ENTRY", value_parser = parse_allowed_host)]
+    pub allow_hosts: Vec<AllowedHost>,
     /// Payload handed to the guest (as from a manual trigger).
     #[arg(long, value_name = "TEXT")]
     pub payload: Option<String>,
@@ -296,6 +300,10 @@ pub struct ValidateArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub runtime: RuntimeArgs,
+}
+
+fn parse_allowed_host(text: &str) -> Result<AllowedHost, String> {
+    text.parse()
 }
 
 fn parse_pair(text: &str) -> Result<(String, String), String> {

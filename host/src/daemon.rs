@@ -73,6 +73,9 @@ impl JobLoader for DaemonLoader {
             grant.check_exists()?;
         }
         let code = self.runtime.load(wasm).map_err(|e| format!("{name}.wasm: {e}"))?;
+        if let Some(warning) = code.network_warning(&spec) {
+            tracing::warn!(job = name, "{warning}");
+        }
         Ok(JobDef { spec, code: Arc::new(code), version: version.to_string() })
     }
 }

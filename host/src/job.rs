@@ -165,6 +165,30 @@ pub struct RunReport {
     pub logs: Vec<crate::runtime::LogLine>,
     /// Log lines and stderr bytes past the cap.
     pub logs_dropped: u64,
+    /// Outbound requests and connections: made, refused, stopped by a cap, bytes.
+    pub net: crate::runtime::NetStats,
+}
+
+/// What a run did on the network (M5), as kept in its record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct NetCounts {
+    /// HTTP requests and TCP connects the allowlist let through.
+    pub requests: u64,
+    /// Requests and connects the allowlist refused.
+    pub refused: u64,
+    /// Requests and connects stopped by a per-run cap (count, bytes, concurrency).
+    pub limited: u64,
+    /// HTTP response body bytes received.
+    pub bytes_in: u64,
+    /// HTTP request body bytes sent.
+    pub bytes_out: u64,
+}
+
+impl NetCounts {
+    /// Whether the run touched the network at all.
+    pub fn is_empty(&self) -> bool {
+        self.requests == 0 && self.refused == 0 && self.limited == 0
+    }
 }
 
 /// Serializes a duration as fractional milliseconds.

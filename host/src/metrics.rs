@@ -31,6 +31,13 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HostLabels {
+    job: String,
+    host: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     job: String,
     reason: String,
@@ -71,6 +78,8 @@ pub struct Metrics {
     breaker_open: Family<JobLabel, Gauge>,
     paused: Family<JobLabel, Gauge>,
     reload_errors: Family<JobLabel, Counter>,
+    outbound: Family<HostLabels, Counter>,
+    outbound_refused: Family<JobLabel, Counter>,
     per_job: RwLock<HashMap<String, Arc<JobMetrics>>>,
 }
 
@@ -96,6 +105,8 @@ impl Metrics {
             breaker_open: Family::default(),
             paused: Family::default(),
             reload_errors: Family::default(),
+            outbound: Family::default(),
+            outbound_refused: Family::default(),
             per_job: RwLock::default(),
             registry: Registry::default(),
         };
@@ -142,7 +153,39 @@ impl Metrics {
             "Job files in the watched folder that failed to load",
             metrics.reload_errors.clone(),
         );
+        registry.register(
+            "outbound_requests",
+            "Outbound HTTP requests and TCP connects by job, host (as allowed_hosts names it) and outcome (ok, error, limit)",
+            metrics.outbound.clone(),
+        );
+        registry.register(
+            "outbound_refused",
+            "Outbound requests and connects refused by the job's allowed_hosts",
+            metrics.outbound_refused.clone(),
+        );
         Metrics { registry, ..metrics }
+    }
+
+    /// A finished run's network activity: `tallies` are (host, outcome, count); the host
+    /// label is bounded by the manifest (an exact host or the wildcard entry that admitted
+    /// it), so no guest can grow the label set at will.
+    pub fn outbound<'a>(
+        &self,
+        job: &str,
+        refused: u64,
+        tallies: impl IntoIterator<Item = (&'a str, &'a str, u64)>,
+    ) {
+        if refused > 0 {
+            self.outbound_refused.get_or_create(&JobLabel { job: job.to_string() }).inc_by(refused);
+        }
+        for (host, outcome, count) in tallies {
+            let labels = HostLabels {
+                job: job.to_string(),
+                host: host.to_string(),
+                outcome: outcome.to_string(),
+            };
+            self.outbound.get_or_create(&labels).inc_by(count);
+        }
     }
 
     /// Renders every metric in the OpenMetrics text format (which Prometheus scrapes).
@@ -273,6 +316,15 @@ mod tests {
             text.contains(r#"sandcron_slots_not_run_total{job="a",reason="skipped:overlap"} 2"#)
         );
         assert!(text.contains(r#"sandcron_fuel_used_total{job="a"} 15"#));
+        metrics.outbound("a", 2, [("api.example.com", "ok", 3), ("*.example.com", "error", 1)]);
+        let text = metrics.render();
+        assert!(text.contains(r#"sandcron_outbound_refused_total{job="a"} 2"#), "{text}");
+        assert!(
+            text.contains(
+                r#"sandcron_outbound_requests_total{job="a",host="api.example.com",outcome="ok"} 3"#
+            ),
+            "{text}"
+        );
         assert!(text.contains("sandcron_running_runs 0"));
         assert!(text.contains(r#"sandcron_start_lag_seconds_count{job="a"} 1"#));
         assert!(text.trim_end().ends_with("# EOF"));

@@ -37,6 +37,7 @@ pub fn run_summary(run: &RunRecord) -> Value {
         "fuel_used": run.fuel_used,
         "peak_memory": run.peak_memory,
         "retry_at": run.retry_at_ms.map(rfc3339),
+        "net": run.net.unwrap_or_default(),
     })
 }
 
@@ -114,6 +115,8 @@ pub fn job_detail(status: &JobStatus, recent: &[RunRecord]) -> Value {
             "guest": d.guest, "writable": d.writable,
         })).collect::<Vec<_>>(),
         "env": spec.capabilities.env.keys().collect::<Vec<_>>(),
+        "allowed_hosts": spec.capabilities.allowed_hosts.iter().map(|h| &h.text).collect::<Vec<_>>(),
+        "secrets": spec.secrets.iter().map(|s| &s.name).collect::<Vec<_>>(),
         "config_keys": spec.config.keys().collect::<Vec<_>>(),
     });
     value["recent_runs"] = json!(recent.iter().map(run_summary).collect::<Vec<_>>());

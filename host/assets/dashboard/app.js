@@ -550,12 +550,19 @@
     setAttr(row.reason, 'title', run.reason || null);
   }
 
+  // A run's network counts in one line; empty when it made no request.
+  function fmtNet(net) {
+    if (!net || !(net.requests || net.refused || net.limited)) return '';
+    return `${net.requests} requests, ${net.refused} refused, ${net.limited} stopped by limits, ` +
+      `${fmtBytes(net.bytes_in)} in, ${fmtBytes(net.bytes_out)} out`;
+  }
+
   function renderDetail(row, run) {
     const meta = [
       ['run id', run.run_id], ['idempotency key', run.idempotency_key],
       ['slot', run.slot], ['scheduled', run.scheduled_at], ['started', run.started_at],
       ['finished', run.finished_at], ['outcome', run.outcome], ['retry at', run.retry_at],
-      ['version', run.version],
+      ['version', run.version], ['network', fmtNet(run.net)],
     ].filter(([, v]) => v !== null && v !== undefined && v !== '');
     const logs = Array.isArray(run.logs) ? run.logs : [];
     const output = typeof run.output === 'string' ? run.output : JSON.stringify(run.output);

@@ -44,6 +44,9 @@ pub fn main(args: RunArgs) -> Exit {
             return Exit::InvalidInput;
         }
     };
+    if let Some(warning) = job.network_warning(&spec) {
+        eprintln!("warning: {warning}");
+    }
     tracing::info!(job = %spec.name, cache = ?job.load.cache, elapsed = ?job.load.elapsed, "job loaded");
     let state_path = args.state.clone().unwrap_or_else(default_store_path);
     let state: Arc<dyn StateStore> = match SqliteStore::open(&state_path) {
@@ -112,6 +115,7 @@ fn job_spec(args: &RunArgs) -> Result<JobSpec, String> {
         grant.check_exists()?;
     }
     spec.capabilities.env.extend(args.env.iter().cloned());
+    spec.capabilities.allowed_hosts.extend(args.allow_hosts.iter().cloned());
     spec.config.extend(args.config.iter().cloned());
     Ok(spec)
 }
@@ -182,6 +186,17 @@ fn print_human(spec: &JobSpec, job: &LoadedJob, report: &RunReport) {
         crate::config::ByteSize(report.peak_memory),
         spec.limits.memory
     );
+    let net = &report.net.counts;
+    if !net.is_empty() {
+        println!(
+            "network:   {} requests, {} refused, {} stopped by limits, {} in, {} out",
+            net.requests,
+            net.refused,
+            net.limited,
+            crate::config::ByteSize(net.bytes_in),
+            crate::config::ByteSize(net.bytes_out),
+        );
+    }
     if let Some(summary) = &report.summary {
         println!("output:    {summary}");
     }

@@ -130,6 +130,32 @@ fn describe(spec: &JobSpec) {
     println!("  dirs:    {}", list(&dirs));
     let env: Vec<&String> = spec.capabilities.env.keys().collect();
     println!("  env:     {}", if env.is_empty() { "none".into() } else { format!("{env:?}") });
+    let hosts: Vec<String> =
+        spec.capabilities.allowed_hosts.iter().map(|h| h.text.clone()).collect();
+    println!(
+        "  network: {}",
+        if hosts.is_empty() {
+            "none (no requests, connections or name lookups)".into()
+        } else {
+            hosts.join(", ")
+        }
+    );
+    let net = &spec.limits.net;
+    if !hosts.is_empty() {
+        println!(
+            "           per run: {} requests, {} at once, {} in, {} out, connect {}, first byte {}",
+            net.requests,
+            net.concurrent_requests,
+            net.bytes_in,
+            net.bytes_out,
+            humantime::format_duration(net.connect_timeout),
+            humantime::format_duration(net.first_byte_timeout),
+        );
+    }
+    // Names and sources only: a secret's value is never printed.
+    let secrets: Vec<String> =
+        spec.secrets.iter().map(|s| format!("{} (from {})", s.name, s.source)).collect();
+    println!("  secrets: {}", list(&secrets));
     for warning in &spec.warnings {
         println!("  warning: {warning}");
     }

@@ -4,18 +4,23 @@
 //! `deny_unknown_fields`; [`spec`] validates once into types the rest of the host trusts.
 //! Every error names the file, line and column ([`ManifestError`]).
 
+mod allowlist;
 mod error;
 mod raw;
+mod secrets;
 mod spec;
 mod units;
 
 use std::path::Path;
 
 pub use crate::schedule::{DstFold, DstGap};
+pub use allowlist::{AllowedHost, HostPattern, NetScheme, PortPattern, canonical, normalize_name};
 pub use error::ManifestError;
 pub use raw::{Misfire, Overlap};
+pub use secrets::{Secret, SecretSource, SecretValue};
 pub use spec::{
-    BreakerPolicy, Capabilities, DirGrant, HostLimits, JobSpec, Limits, RetryPolicy, Timing,
+    BreakerPolicy, Capabilities, DirGrant, HostLimits, JobSpec, Limits, NetLimits, RetryPolicy,
+    Timing,
 };
 pub use units::{ByteSize, Span};
 
@@ -143,10 +148,50 @@ nested = { a = true }
     }
 
     #[test]
-    fn network_requests_are_rejected_clearly() {
+    fn a_bad_allowed_host_names_file_line_and_column() {
+        let err = parse("[capabilities]\nallowed_hosts = [\n  \"https://ok.example.com\",\n  \"example.com\",\n]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("jobs/demo.toml:4:3: capabilities.allowed_hosts: invalid"),
+            "{err}"
+        );
+        assert!(err.contains("no scheme"), "{err}");
+    }
+
+    #[test]
+    fn network_grant_and_limits_are_typed() {
+        let spec = parse(
+            "[capabilities]\nallowed_hosts = [\"https://*.example.com\", \"tcp://10.0.0.0/8:5432\"]\n\
+             [limits]\nbytes_in = \"1MiB\"\nrequests = 5\nconnect_timeout = \"2s\"\n",
+        )
+        .unwrap();
+        let hosts = &spec.capabilities.allowed_hosts;
+        assert_eq!(hosts.len(), 2);
+        assert_eq!(hosts[0].host, HostPattern::Subdomains("example.com".into()));
+        assert_eq!(hosts[1].scheme, NetScheme::Tcp);
+        assert_eq!(spec.limits.net.bytes_in, ByteSize(1 << 20));
+        assert_eq!(spec.limits.net.requests, 5);
+        assert_eq!(spec.limits.net.connect_timeout, Duration::from_secs(2));
+        assert_eq!(spec.limits.net.bytes_out, NetLimits::default().bytes_out);
+    }
+
+    #[test]
+    fn secrets_are_read_at_load_and_errors_name_the_source() {
+        let err = parse("[secrets]\nTOKEN = { env = \"SANDCRON_TEST_UNSET_SECRET_VAR\" }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("jobs/demo.toml:2:"), "{err}");
+        assert!(err.contains("SANDCRON_TEST_UNSET_SECRET_VAR is not set"), "{err}");
         let err =
-            parse("[capabilities]\nallowed_hosts = [\"example.com\"]\n").unwrap_err().to_string();
-        assert!(err.contains(":2:") && err.contains("not supported yet"), "{err}");
+            parse("[secrets]\nTOKEN = { env = \"A\", file = \"b\" }\n").unwrap_err().to_string();
+        assert!(err.contains("exactly one source"), "{err}");
+        let err = parse("[secrets]\nTOKEN = { path = \"b\" }\n").unwrap_err().to_string();
+        assert!(err.contains("unknown field `path`"), "{err}");
+        // PATH is set in every test environment.
+        let spec = parse("[secrets]\nMY_PATH = { env = \"PATH\" }\n").unwrap();
+        assert_eq!(spec.secrets[0].name, "MY_PATH");
+        assert_eq!(spec.secrets[0].value.expose(), std::env::var("PATH").unwrap());
     }
 
     #[test]

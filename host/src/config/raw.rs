@@ -40,7 +40,17 @@ pub(crate) struct RawManifest {
     #[serde(default)]
     pub capabilities: RawCapabilities,
     #[serde(default)]
+    pub secrets: BTreeMap<String, Spanned<RawSecret>>,
+    #[serde(default)]
     pub config: BTreeMap<String, toml::Value>,
+}
+
+/// One `[secrets]` entry (M8): exactly one of `env` and `file`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSecret {
+    pub env: Option<String>,
+    pub file: Option<std::path::PathBuf>,
 }
 
 /// `[limits]` (M3). Absent keys take the host's safe defaults.
@@ -53,6 +63,13 @@ pub(crate) struct RawLimits {
     pub output: Option<ByteSize>,
     pub log: Option<ByteSize>,
     pub max_concurrent: Option<u32>,
+    // Network (M5): per-run caps on outbound requests and connections.
+    pub connect_timeout: Option<Span>,
+    pub first_byte_timeout: Option<Span>,
+    pub bytes_in: Option<ByteSize>,
+    pub bytes_out: Option<ByteSize>,
+    pub requests: Option<u32>,
+    pub concurrent_requests: Option<u32>,
 }
 
 /// `[retry]` (M4).
@@ -82,7 +99,9 @@ pub(crate) struct RawCapabilities {
     pub dirs: Vec<Spanned<String>>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    pub allowed_hosts: Option<Spanned<Vec<String>>>,
+    /// `SCHEME://HOST[:PORT]` entries; nothing reaches the network without one.
+    #[serde(default)]
+    pub allowed_hosts: Vec<Spanned<String>>,
 }
 
 /// What to do with a slot that comes due while the previous run still runs (M2).

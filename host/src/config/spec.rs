@@ -9,8 +9,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::allowlist::AllowedHost;
 use super::error::ManifestError;
 use super::raw::{Misfire, Overlap, RawManifest};
+use super::secrets::{self, Secret, SecretSource};
 use super::units::{ByteSize, Span};
 use crate::schedule::{ScheduleSpec, Trigger};
 
@@ -53,6 +55,8 @@ pub struct Limits {
     pub log: ByteSize,
     /// Most runs of this job at the same time.
     pub max_concurrent: u32,
+    /// Caps on the run's outbound requests and connections.
+    pub net: NetLimits,
 }
 
 impl Default for Limits {
@@ -64,6 +68,39 @@ impl Default for Limits {
             output: ByteSize(64 << 10),
             log: ByteSize(256 << 10),
             max_concurrent: 1,
+            net: NetLimits::default(),
+        }
+    }
+}
+
+/// Per-run network caps (M5). The run's `timeout` still cuts everything; these bound what a
+/// run can do within it, so a guest looping on requests or a server sending gigabytes
+/// costs the host a bounded amount.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetLimits {
+    /// Longest wait for a name lookup plus TCP (and TLS) connect.
+    pub connect_timeout: Duration,
+    /// Longest wait from sending a request to its response's headers.
+    pub first_byte_timeout: Duration,
+    /// Response body bytes the run may receive, all requests together.
+    pub bytes_in: ByteSize,
+    /// Request body bytes the run may send, all requests together.
+    pub bytes_out: ByteSize,
+    /// HTTP requests plus TCP connects a run may make.
+    pub requests: u32,
+    /// HTTP requests in flight at once.
+    pub concurrent_requests: u32,
+}
+
+impl Default for NetLimits {
+    fn default() -> Self {
+        NetLimits {
+            connect_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(30),
+            bytes_in: ByteSize(16 << 20),
+            bytes_out: ByteSize(16 << 20),
+            requests: 1_000,
+            concurrent_requests: 8,
         }
     }
 }
@@ -121,6 +158,8 @@ pub struct Capabilities {
     pub dirs: Vec<DirGrant>,
     /// Environment variables, exactly these and no others.
     pub env: BTreeMap<String, String>,
+    /// Outbound hosts (`allowed_hosts`); empty means no network and no name lookup.
+    pub allowed_hosts: Vec<AllowedHost>,
 }
 
 /// When a job fires (M1) and how it behaves around slots (M2).
@@ -195,6 +234,8 @@ pub struct JobSpec {
     pub capabilities: Capabilities,
     /// `[config]`, flattened to strings (non-strings as JSON text).
     pub config: BTreeMap<String, String>,
+    /// `[secrets]`, read from the host at load; given to the guest as env variables.
+    pub secrets: Vec<Secret>,
     /// Things that were accepted but adjusted (e.g. a limit clamped to the host ceiling).
     pub warnings: Vec<String>,
 }
@@ -211,6 +252,7 @@ impl JobSpec {
             rollback_on_failure: None,
             capabilities: Capabilities::default(),
             config: BTreeMap::new(),
+            secrets: Vec::new(),
             warnings: Vec::new(),
         }
     }
@@ -305,20 +347,62 @@ impl JobSpec {
             output: ByteSize(clamp("output", output, ceiling.output.0, &size)),
             log: ByteSize(clamp("log", log, ceiling.log.0, &size)),
             max_concurrent: raw.limits.max_concurrent.unwrap_or(defaults.max_concurrent).max(1),
+            net: NetLimits {
+                connect_timeout: raw
+                    .limits
+                    .connect_timeout
+                    .map_or(defaults.net.connect_timeout, |s| s.0),
+                first_byte_timeout: raw
+                    .limits
+                    .first_byte_timeout
+                    .map_or(defaults.net.first_byte_timeout, |s| s.0),
+                bytes_in: raw.limits.bytes_in.unwrap_or(defaults.net.bytes_in),
+                bytes_out: raw.limits.bytes_out.unwrap_or(defaults.net.bytes_out),
+                requests: raw.limits.requests.unwrap_or(defaults.net.requests),
+                concurrent_requests: raw
+                    .limits
+                    .concurrent_requests
+                    .unwrap_or(defaults.net.concurrent_requests)
+                    .max(1),
+            },
         };
         if limits.timeout.is_zero() {
             return Err(invalid(0, "limits.timeout must be longer than zero".into()));
         }
 
-        if let Some(hosts) = &raw.capabilities.allowed_hosts {
-            if !hosts.get_ref().is_empty() {
+        let mut allowed_hosts = Vec::new();
+        for entry in &raw.capabilities.allowed_hosts {
+            let host: AllowedHost = entry.get_ref().parse().map_err(|message: String| {
+                invalid(entry.span().start, format!("capabilities.allowed_hosts: {message}"))
+            })?;
+            allowed_hosts.push(host);
+        }
+        let mut secrets = Vec::new();
+        for (name, entry) in &raw.secrets {
+            let at = entry.span().start;
+            secrets::check_name(name).map_err(|message| invalid(at, message))?;
+            if raw.capabilities.env.contains_key(name) {
                 return Err(invalid(
-                    hosts.span().start,
-                    "capabilities.allowed_hosts: outbound HTTP (wasi:http) is not supported yet; \
-                     remove it — this version grants no network access at all"
-                        .into(),
+                    at,
+                    format!("secrets.{name}: capabilities.env also sets {name}; keep one"),
                 ));
             }
+            let source = match (&entry.get_ref().env, &entry.get_ref().file) {
+                (Some(var), None) => SecretSource::Env(var.clone()),
+                (None, Some(file)) => SecretSource::File(file.clone()),
+                _ => {
+                    return Err(invalid(
+                        at,
+                        format!(
+                            "secrets.{name}: give exactly one source: {{ env = \"HOST_VAR\" }} or \
+                             {{ file = \"/path\" }}"
+                        ),
+                    ));
+                }
+            };
+            let secret =
+                secrets::resolve(name, &source, base).map_err(|message| invalid(at, message))?;
+            secrets.push(secret);
         }
         let mut dirs = Vec::new();
         for dir in &raw.capabilities.dirs {
@@ -362,8 +446,9 @@ impl JobSpec {
             retry,
             breaker,
             rollback_on_failure: raw.rollback_on_failure,
-            capabilities: Capabilities { dirs, env: raw.capabilities.env },
+            capabilities: Capabilities { dirs, env: raw.capabilities.env, allowed_hosts },
             config,
+            secrets,
             warnings,
         })
     }

@@ -2,7 +2,7 @@
 //!
 //! [`Runtime`] owns the engine (pooling allocator with copy-on-write memory images when
 //! the address-space reservation succeeds, on-demand otherwise), the component linker
-//! (WASI p2 plus the `sandcron:job` imports), the core-module linker (WASI p1, for
+//! (WASI p2, `wasi:http` and the `sandcron:job` imports), the core-module linker (WASI p1, for
 //! preview1 commands), the compile cache, the epoch ticker, and a semaphore sized to the
 //! pool so that a full pool queues runs instead of failing them.
 
@@ -14,11 +14,13 @@ use wasmtime::component::{HasSelf, Linker as ComponentLinker, ResourceTable};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::Job;
 use super::cache::CompileCache;
 use super::host::HostCtx;
 use super::limits::MemoryLimiter;
+use super::net::NetHooks;
 use super::ticker::EpochTicker;
 use crate::config::ByteSize;
 
@@ -57,17 +59,26 @@ pub enum Allocator {
 }
 
 /// Store data of one run: WASI context `W` (p2 for components, p1 for core modules),
-/// the resource table, the memory limiter and the `sandcron:job` host state.
+/// the resource table, the memory limiter, the `sandcron:job` host state and the
+/// `wasi:http` state (whose hooks send every request through the run's allowlist).
 pub(crate) struct RunData<W> {
     pub(crate) wasi: W,
     pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) host: HostCtx,
+    pub(crate) http: WasiHttpCtx,
+    pub(crate) net: NetHooks,
 }
 
 impl WasiView for RunData<WasiCtx> {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for RunData<WasiCtx> {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.net }
     }
 }
 
@@ -167,6 +178,9 @@ impl Runtime {
 
         let mut components: ComponentLinker<RunData<WasiCtx>> = ComponentLinker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut components).map_err(engine_err)?;
+        // Every component can import wasi:http; each request still needs the allowlist.
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut components)
+            .map_err(engine_err)?;
         Job::add_to_linker::<_, HasSelf<HostCtx>>(&mut components, |data| &mut data.host)
             .map_err(engine_err)?;
 

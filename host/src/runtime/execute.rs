@@ -1,7 +1,8 @@
 //! One run of a loaded job: a fresh sandboxed `Store`, the call, and the classified outcome.
 //!
 //! Every run gets exactly the capabilities its [`JobSpec`] grants and nothing else: no
-//! inherited env, args or stdio, no network, only the preopened dirs it names. Three
+//! inherited env, args or stdio, only the preopened dirs it names, the secrets it names
+//! (as env variables), and only the hosts its `allowed_hosts` names (through `net`). Three
 //! stops bound a run (R2): the memory limiter, optional fuel, and the wall-clock deadline,
 //! enforced twice — by the epoch callback for guests burning CPU, and by a tokio timeout
 //! for guests parked inside a host call. The callback yields to tokio on every tick, so a
@@ -18,6 +19,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder};
+use wasmtime_wasi_http::WasiHttpCtx;
 
 use super::bindings::{JobError, RunContext, TriggerKind as WitTrigger};
 use super::capture::CapturePipe;
@@ -25,6 +27,8 @@ use super::engine::{RunData, Runtime};
 use super::host::{HostCtx, LogBuffer, LogLine};
 use super::limits::MemoryLimiter;
 use super::load::{LoadedJob, Prepared};
+use super::mask::SecretMask;
+use super::net::{NetHooks, NetStats, RunNet, configure_sockets};
 use crate::config::{ByteSize, JobSpec};
 use crate::job::{LimitKind, RunOutcome, RunReport, RunRequest, TriggerKind, unix_ms};
 use crate::store::StateStore;
@@ -65,10 +69,12 @@ impl Runtime {
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .envs(&spec.capabilities.env.iter().collect::<Vec<_>>())
-            .arg(&spec.name)
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false);
+            .arg(&spec.name);
+        for secret in &spec.secrets {
+            builder.env(&secret.name, secret.value.expose());
+        }
+        let net = Arc::new(RunNet::new(&spec.capabilities.allowed_hosts, &limits.net));
+        configure_sockets(&mut builder, &net);
         if !matches!(job.prepared, Prepared::Job(_)) {
             builder.envs(&config_env(&spec.config));
             if let Some(payload) = &request.payload {
@@ -107,6 +113,8 @@ impl Runtime {
                     table: ResourceTable::new(),
                     limiter: MemoryLimiter::new(memory_cap),
                     host,
+                    http: WasiHttpCtx::new(),
+                    net: NetHooks { net: net.clone() },
                 };
                 let mut store = self.new_store(data, fuel_budget, deadline);
                 let call = call_component(&mut store, &job.prepared, &context);
@@ -121,6 +129,8 @@ impl Runtime {
                     table: ResourceTable::new(),
                     limiter: MemoryLimiter::new(memory_cap),
                     host,
+                    http: WasiHttpCtx::new(),
+                    net: NetHooks { net: net.clone() },
                 };
                 let mut store = self.new_store(data, fuel_budget, deadline);
                 let call = async {
@@ -139,7 +149,14 @@ impl Runtime {
 
         let stdout = stdout.take();
         let stderr = stderr.take();
-        let stderr_text = String::from_utf8_lossy(&stderr.bytes).into_owned();
+        let mask = SecretMask::new(&spec.secrets);
+        let mut stderr_text = String::from_utf8_lossy(&stderr.bytes).into_owned();
+        // Before it is split into lines, so that a multi-line secret is masked whole.
+        mask.text(&mut stderr_text);
+        let (net_events, net_stats) = net.finish();
+        for line in net_events {
+            logs.push(line);
+        }
         for line in stderr_text.lines() {
             logs.push(LogLine {
                 at_ms: unix_ms(SystemTime::now()),
@@ -162,7 +179,7 @@ impl Runtime {
             Err(_elapsed) => (RunOutcome::Limit(LimitKind::Timeout(limits.timeout)), None),
             Ok(result) => classify(result, &evidence),
         };
-        RunReport {
+        let mut report = RunReport {
             outcome,
             started_at_ms: unix_ms(started_at),
             duration,
@@ -173,7 +190,10 @@ impl Runtime {
             stdout_dropped: stdout.dropped,
             logs,
             logs_dropped: dropped_lines + stderr.dropped,
-        }
+            net: net_stats,
+        };
+        mask.report(&mut report);
+        report
     }
 
     fn new_store<W: Send>(
@@ -332,6 +352,7 @@ fn failed_before_start(started_at: SystemTime, message: String) -> RunReport {
         stdout_dropped: 0,
         logs: Vec::new(),
         logs_dropped: 0,
+        net: NetStats::default(),
     }
 }
 

@@ -105,6 +105,19 @@ pub struct LoadedJob {
     pub(crate) prepared: Prepared,
 }
 
+impl LoadedJob {
+    /// Why `spec`'s `allowed_hosts` gives this code nothing, when that is so: a preview1
+    /// module has no `wasi:sockets` and no `wasi:http` to call.
+    pub fn network_warning(&self, spec: &crate::config::JobSpec) -> Option<String> {
+        (self.shape == JobShape::Preview1Command && !spec.capabilities.allowed_hosts.is_empty())
+            .then(|| {
+                "allowed_hosts has no effect: a WASI preview1 module has no sockets or HTTP \
+                 (build a component, e.g. --target wasm32-wasip2, to reach the network)"
+                    .to_string()
+            })
+    }
+}
+
 /// SHA-256 of `bytes`, lowercase hex.
 pub fn content_hash(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()

@@ -4,7 +4,9 @@
 //! Layout: [`engine`](self) builds the `Engine` and linkers; `load` detects a binary's
 //! shape and prepares it (through the on-disk `cache`); `execute` runs it and classifies
 //! the outcome; `host/` implements the `sandcron:job` imports; `limits`, `capture` and
-//! `ticker` are the three guards (memory, output, time). This module knows nothing of
+//! `ticker` are the three guards (memory, output, time); `net` lets requests and
+//! connections through the job's `allowed_hosts`; `mask` keeps secrets out of the report.
+//! This module knows nothing of
 //! cron, SQL or HTTP: it takes a [`JobSpec`](crate::config::JobSpec) and a
 //! [`RunRequest`](crate::job::RunRequest) and returns a
 //! [`RunReport`](crate::job::RunReport).
@@ -17,9 +19,14 @@ mod execute;
 mod host;
 mod limits;
 mod load;
+mod mask;
+mod net;
 mod ticker;
 
 pub use cache::{CacheStatus, LoadInfo};
 pub use engine::{Allocator, Runtime, RuntimeConfig, RuntimeError};
 pub use host::LogLine;
 pub use load::{JobShape, LoadError, LoadedJob, content_hash};
+#[doc(hidden)]
+pub use net::bench_checked_get;
+pub use net::{HostTally, NetStats};

@@ -357,6 +357,7 @@ pub(crate) async fn run_one(
                     !report.succeeded && run.outcome.retryable(),
                 ),
                 started_at_ms: Some(started_ms),
+                net: (!run.net.counts.is_empty()).then_some(run.net.counts),
             }
         }
         Err(interrupt) => {
@@ -373,6 +374,12 @@ pub(crate) async fn run_one(
         finish.fuel_used,
         finish.peak_memory,
     );
+    if let Ok(run) = &result {
+        if !run.net.counts.is_empty() {
+            let tallies = run.net.by_host.iter().map(|t| (t.host.as_str(), t.outcome, t.count));
+            services.metrics.outbound(&job, run.net.counts.refused, tallies);
+        }
+    }
     record(recorder, run_id, finish, report, &order, done);
 }
 
@@ -418,6 +425,7 @@ pub(crate) fn empty_finish(now_ms: i64) -> RunFinish {
         logs_json: "[]".into(),
         retry_at_ms: None,
         started_at_ms: None,
+        net: None,
     }
 }
 

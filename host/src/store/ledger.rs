@@ -17,6 +17,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
+use crate::job::NetCounts;
 
 /// Where a run, or a slot recorded without a run, stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -157,6 +158,8 @@ pub struct RunFinish {
     /// When the guest really started, replacing the claim's provisional time (a run is
     /// claimed before it waits for a worker); `None`: it never started.
     pub started_at_ms: Option<i64>,
+    /// What it did on the network; `None` when it made no request.
+    pub net: Option<NetCounts>,
 }
 
 /// One row of run history, every column typed.
@@ -204,6 +207,8 @@ pub struct RunRecord {
     pub logs_json: String,
     /// When attempt + 1 is planned, if it is.
     pub retry_at_ms: Option<i64>,
+    /// What it did on the network; `None` when it made no request.
+    pub net: Option<NetCounts>,
 }
 
 /// Which runs [`Ledger::runs`] returns.

@@ -77,6 +77,8 @@ const MIGRATIONS: &[&str] = &[
      ) WITHOUT ROWID;",
     // 3: look-ups by idempotency key (a manual trigger's key is answered from the ledger).
     "CREATE INDEX runs_key ON runs (job, idempotency_key);",
+    // 4: a run's network counts (JSON `NetCounts`, M5), NULL when it made no request.
+    "ALTER TABLE runs ADD COLUMN net_json TEXT;",
 ];
 
 /// The embedded store.

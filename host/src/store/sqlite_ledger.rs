@@ -20,7 +20,7 @@ macro_rules! run_columns {
     () => {
         "id, run_id, job, slot_ms, attempt, status, reason, outcome, trigger_kind, version, \
          idempotency_key, owner, scheduled_at_ms, started_at_ms, finished_at_ms, duration_ms, \
-         fuel_used, peak_memory, output, logs_json, retry_at_ms"
+         fuel_used, peak_memory, output, logs_json, retry_at_ms, net_json"
     };
 }
 
@@ -79,6 +79,16 @@ fn run_record(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         output: row.get(18)?,
         logs_json: row.get(19)?,
         retry_at_ms: row.get(20)?,
+        net: match row.get_ref(21)? {
+            ValueRef::Null => None,
+            value => Some(serde_json::from_str(value.as_str()?).map_err(|err| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    21,
+                    rusqlite::types::Type::Text,
+                    Box::new(err),
+                )
+            })?),
+        },
     })
 }
 
@@ -137,7 +147,7 @@ fn update_finish(conn: &Connection, run_id: &str, finish: &RunFinish) -> rusqlit
         .prepare_cached(
             "UPDATE runs SET status = ?2, reason = ?3, outcome = ?4, finished_at_ms = ?5,
                  duration_ms = ?6, fuel_used = ?7, peak_memory = ?8, output = ?9,
-                 logs_json = ?10, retry_at_ms = ?11, started_at_ms = ?12
+                 logs_json = ?10, retry_at_ms = ?11, started_at_ms = ?12, net_json = ?13
              WHERE run_id = ?1 AND status = 'running'",
         )?
         .execute(params![
@@ -153,6 +163,7 @@ fn update_finish(conn: &Connection, run_id: &str, finish: &RunFinish) -> rusqlit
             finish.logs_json,
             finish.retry_at_ms,
             finish.started_at_ms,
+            finish.net.map(|net| serde_json::to_string(&net).expect("counts serialize")),
         ])?;
     Ok(updated == 1)
 }
@@ -454,6 +465,7 @@ mod tests {
             retry_at_ms,
             // `scheduled(.., 60_000, ..)` claims with a provisional start of slot + 3.
             started_at_ms: Some(60_003),
+            net: None,
         }
     }
 
@@ -465,6 +477,13 @@ mod tests {
             fuel_used: Some(u64::from(u32::MAX) + 7),
             output: "done".to_owned(),
             logs_json: r#"[{"level":"info","message":"hi"}]"#.to_owned(),
+            net: Some(crate::job::NetCounts {
+                requests: 3,
+                refused: 1,
+                limited: 0,
+                bytes_in: 42,
+                bytes_out: 7,
+            }),
             ..failed(at_ms, None)
         }
     }
@@ -629,6 +648,7 @@ mod tests {
         assert_eq!(run.fuel_used, Some(u64::from(u32::MAX) + 7));
         assert_eq!(run.peak_memory, Some(65_536));
         assert_eq!(run.logs_json, r#"[{"level":"info","message":"hi"}]"#);
+        assert_eq!(run.net.map(|n| (n.requests, n.refused, n.bytes_in)), Some((3, 1, 42)));
         // A finished run stays as it ended.
         assert!(!store.finish("r1", &failed(60_020, Some(70_000))).unwrap());
         assert_eq!(store.run("r1").unwrap().unwrap(), run);
