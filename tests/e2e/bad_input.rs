@@ -111,11 +111,14 @@ fn manifest_with_bad_size_or_duration_names_file_and_line() {
 }
 
 #[test]
-fn manifest_asking_for_network_is_rejected() {
+fn an_allowed_host_without_a_scheme_is_rejected_with_the_expected_shape() {
     let dir = tempdir();
     let manifest = dir.path().join("net.toml");
     std::fs::write(&manifest, "[capabilities]\nallowed_hosts = [\"example.com\"]\n").unwrap();
-    validate_rejects(&manifest, "outbound HTTP (wasi:http) is not supported yet");
+    validate_rejects(
+        &manifest,
+        "net.toml:2:18: capabilities.allowed_hosts: invalid allowed_hosts entry \"example.com\": no scheme",
+    );
 }
 
 #[test]

@@ -37,6 +37,11 @@ impl Site {
 
     /// Starts `sandcron serve` on this site; its log goes to `host-N.log`.
     pub fn start(&self, extra: &[&str]) -> Host {
+        self.start_with_env(extra, &[])
+    }
+
+    /// [`Site::start`] with extra environment variables for the host process.
+    pub fn start_with_env(&self, extra: &[&str], env: &[(&str, &str)]) -> Host {
         let n = std::fs::read_dir(self.dir.path())
             .unwrap()
             .filter(|e| {
@@ -60,6 +65,7 @@ impl Site {
                 &["--api", "127.0.0.1:0"][..]
             })
             .env("SANDCRON_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

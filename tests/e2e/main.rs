@@ -14,6 +14,8 @@ mod host;
 mod http;
 mod languages;
 mod metrics;
+mod net_servers;
+mod network;
 mod next;
 mod openapi;
 mod policies;
