@@ -335,7 +335,7 @@ pub struct NewArgs {
 pub enum Lang {
     /// Rust with the sandcron-guest SDK (a component).
     Rust,
-    /// JavaScript via jco componentize, QuickJS (a component).
+    /// JavaScript via componentize-js, StarlingMonkey (a component; `fetch` for HTTP).
     Js,
     /// Python via componentize-py (a component).
     Python,

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+use crate::net_servers::{Reply, TestServer};
 use crate::util::{
     root, run, run_checked, sandcron, sandcron_cmd, shared_cache, target_dir, tempdir,
 };
@@ -119,9 +120,52 @@ fn c_example_keeps_the_job_contract() {
 
 #[test]
 fn scaffolds_of_every_component_language_build_and_keep_the_job_contract() {
-    for lang in ["rust", "js", "python", "c"] {
-        assert_counts_configures_and_fails(&scaffold(lang));
+    assert_counts_configures_and_fails(&scaffold("c"));
+    // The Rust, JavaScript and Python scaffolds are HTTP jobs (see below).
+    for lang in ["rust", "js", "python"] {
+        assert_fetches_a_granted_url(&scaffold(lang));
     }
+}
+
+/// The HTTP jobs' contract (M5): GET `[config] url` through `allowed_hosts` and report
+/// `GET URL -> 200 (N bytes)`; the same URL without the grant is refused before any
+/// connection, and the run records the refusal.
+fn assert_fetches_a_granted_url(job: &Job) {
+    let dir = tempdir();
+    let server = TestServer::http(Reply::Text("pong from the test server"));
+    let url = server.url("/status");
+    let manifest = job.manifest.to_str().unwrap();
+    let config = format!("url={url}");
+    let allow = format!("http://127.0.0.1:{}", server.port);
+    let args = ["--manifest", manifest, "--config", &config, "--allow-host", &allow];
+    let fetched = run(&job.wasm, dir.path(), &args);
+    assert_eq!(
+        (fetched.outcome(), fetched.summary()),
+        ("succeeded", format!("GET {url} -> 200 (25 bytes)").as_str()),
+        "{}: {} {}",
+        job.wasm.display(),
+        fetched.reason(),
+        fetched.stderr
+    );
+    assert_eq!(fetched.json["net"]["requests"], 1, "{}", fetched.json["net"]);
+    assert_eq!(fetched.json["net"]["bytes_in"], 25);
+    assert_eq!(server.connections(), 1);
+
+    let refused = run(&job.wasm, dir.path(), &["--manifest", manifest, "--config", &config]);
+    assert_eq!(refused.outcome(), "guest-error", "{}: {}", job.wasm.display(), refused.summary());
+    assert_eq!(refused.json["net"]["refused"], 1, "{}", refused.json["net"]);
+    assert_eq!(server.connections(), 1, "the refused request reached the server");
+}
+
+#[test]
+fn http_examples_in_rust_javascript_and_python_call_a_local_endpoint() {
+    let rust = Job {
+        wasm: crate::util::guest("http-rust"),
+        manifest: root().join("examples/http-rust/http-rust.toml"),
+    };
+    assert_fetches_a_granted_url(&rust);
+    assert_fetches_a_granted_url(&example("http-js", "http-js"));
+    assert_fetches_a_granted_url(&example("http-python", "http-python"));
 }
 
 /// The command shape: stdout, `[config]` as env, the payload on stdin, exit code 2 -> 3.
