@@ -21,6 +21,9 @@ const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
 /// Markup a guest writes into its output: the dashboard must show it as text.
 const HTML: &str = "<img src=x onerror=\"window.__sandcronXss=true\"><b>bold</b>";
 
+/// A secret's value, which the guest prints and the dashboard must show masked.
+const DASH_SECRET: &str = "dash-secret-9f1c27";
+
 /// `node_modules` holding playwright-core, after installing the browser bits once.
 fn browser_modules() -> &'static Path {
     static MODULES: OnceLock<PathBuf> = OnceLock::new();
@@ -133,14 +136,20 @@ fn dashboard_lists_jobs_triggers_pauses_charts_and_shows_logs() {
     // A job that fails every 2 s (red points, a failure streak), one whose output is markup,
     // and a job file that does not load.
     site.probe_job("probe-fail", "every = \"2s\"\n[config]\nmode = \"fatal\"\n");
+    // Its config also carries the value of one of its secrets, which it prints (M8): the
+    // dashboard must show it masked.
     site.probe_job(
         "probe-html",
-        &format!("every = \"1h\"\n[config]\nmode = \"config\"\nhtml = {}\n", json!(HTML)),
+        &format!(
+            "every = \"1h\"\n[secrets]\nDASH_TOKEN = {{ env = \"SANDCRON_E2E_DASH_SECRET\" }}\n\
+             [config]\nmode = \"config\"\nhtml = {}\nleak = \"{DASH_SECRET}\"\n",
+            json!(HTML)
+        ),
     );
     std::fs::write(site.jobs().join("broken.toml"), "every = \"soon\"\n").unwrap();
     std::fs::copy(guest("probe"), site.jobs().join("broken.wasm")).unwrap();
 
-    let host = site.start(&[]);
+    let host = site.start_with_env(&[], &[("SANDCRON_E2E_DASH_SECRET", DASH_SECRET)]);
     let api = host.api();
     let triggered = post(&api, "/v1/jobs/probe-html/trigger", &json!({}));
     assert_eq!(triggered.status, 202, "{}", triggered.text);
@@ -212,6 +221,9 @@ fn dashboard_lists_jobs_triggers_pauses_charts_and_shows_logs() {
 
     // Guest output that looks like HTML is shown as text and never runs.
     assert!(text(&report, "html_output").contains(HTML), "{report}");
+    // The secret the guest printed shows as ***.
+    assert!(text(&report, "html_output").contains("leak=***"), "{report}");
+    assert!(!report.to_string().contains(DASH_SECRET), "the dashboard showed a secret: {report}");
     assert_eq!(report["html_elements"], 0, "{report}");
     assert_eq!(report["html_executed"], false, "{report}");
 

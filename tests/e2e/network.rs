@@ -364,3 +364,98 @@ fn a_secret_reaches_the_guest_and_is_masked_in_runs_the_api_and_the_host_log() {
     }
     assert!(!host.log_text().contains(secret), "the host log holds the secret");
 }
+
+#[test]
+fn serve_records_net_counts_per_run_and_counts_outbound_requests_in_metrics() {
+    let server = TestServer::http(Reply::Text("ok"));
+    let site = crate::host::Site::new();
+    let allowed = format!("http://127.0.0.1:{}", server.port);
+    site.probe_job(
+        "fetcher",
+        &format!(
+            "[capabilities]\nallowed_hosts = [\"{allowed}\"]\n[config]\nmode = \"http:{}\"\n",
+            server.url("/x")
+        ),
+    );
+    // Granted nothing: its request is refused.
+    site.probe_job("stranger", &format!("[config]\nmode = \"http:{}\"\n", server.url("/y")));
+    let host = site.start(&[]);
+    let base = host.api();
+    for job in ["fetcher", "stranger"] {
+        let reply =
+            crate::http::post(&base, &format!("/v1/jobs/{job}/trigger"), &serde_json::json!({}));
+        assert_eq!(reply.status, 202, "{job}: {:?}", reply.body);
+    }
+    let done = |runs: &[Value]| runs.iter().any(|r| r["status"] != "running");
+    let fetched = site.wait_runs("fetcher", Duration::from_secs(20), done);
+    let refused = site.wait_runs("stranger", Duration::from_secs(20), done);
+    let (fetched, refused) = (&fetched[0], &refused[0]);
+    assert_eq!(fetched["status"], "succeeded", "{fetched}");
+    assert_eq!(fetched["net"]["requests"], 1, "{fetched}");
+    assert_eq!(fetched["net"]["bytes_in"], 2, "{fetched}");
+    assert_eq!(refused["status"], "failed", "{refused}");
+    assert_eq!(
+        (refused["net"]["refused"].as_u64(), refused["net"]["requests"].as_u64()),
+        (Some(1), Some(0))
+    );
+    let id = refused["run_id"].as_str().unwrap();
+    let detail = crate::http::get(&base, &format!("/v1/runs/{id}"));
+    assert_eq!(detail.body["net"]["refused"], 1, "{}", detail.text);
+    assert!(
+        detail.text.contains("refused: 127.0.0.1 is loopback and no entry names it"),
+        "{}",
+        detail.text
+    );
+    let metrics = crate::http::get(&base, "/metrics").text;
+    assert!(
+        metrics.contains(
+            r#"sandcron_outbound_requests_total{job="fetcher",host="127.0.0.1",outcome="ok"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"sandcron_outbound_refused_total{job="stranger"} 1"#), "{metrics}");
+    assert_eq!(server.connections(), 1);
+}
+
+#[test]
+fn a_missing_secret_makes_the_new_version_invalid_and_the_old_one_keeps_running() {
+    let site = crate::host::Site::new();
+    site.probe_job("keeper", "[config]\nmode = \"ok\"\n");
+    let host = site.start(&[]);
+    let base = host.api();
+    // The new version names a secret the host does not have.
+    let manifest =
+        "[secrets]\nTOKEN = { env = \"SANDCRON_E2E_NEVER_SET\" }\n[config]\nmode = \"ok\"\n";
+    std::fs::write(site.jobs().join("keeper.toml"), manifest).unwrap();
+    let started = Instant::now();
+    let invalid = loop {
+        let log = host.log_text();
+        if let Some(line) = log.lines().find(|l| l.contains("invalid job not loaded")) {
+            break line.to_string();
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "never reported:\n{log}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(invalid.contains("keeper.toml:2:"), "{invalid}");
+    assert!(invalid.contains("SANDCRON_E2E_NEVER_SET is not set"), "{invalid}");
+    assert!(invalid.contains("the previous version keeps running"), "{invalid}");
+    // The previous version is still loaded and runs.
+    let reply = crate::http::post(&base, "/v1/jobs/keeper/trigger", &serde_json::json!({}));
+    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    let runs = site.wait_runs("keeper", Duration::from_secs(20), |runs| {
+        runs.iter().any(|r| r["status"] == "succeeded")
+    });
+    assert!(runs.iter().any(|r| r["status"] == "succeeded"), "{runs:?}");
+}
+
+#[test]
+fn a_preview1_module_is_told_that_allowed_hosts_gives_it_nothing() {
+    let dir = tempdir();
+    let run = run(&guest("command-rust-p1"), dir.path(), &["--allow-host", "http://127.0.0.1:9"]);
+    assert!(
+        run.stderr
+            .contains("allowed_hosts has no effect: a WASI preview1 module has no sockets or HTTP"),
+        "{}",
+        run.stderr
+    );
+}
