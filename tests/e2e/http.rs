@@ -9,6 +9,7 @@ pub struct Reply {
     pub body: Value,
     pub text: String,
     pub content_type: String,
+    pub headers: ureq::http::HeaderMap,
 }
 
 /// Sends `method path` to `base` with an optional JSON body, bearer token and extra
@@ -63,9 +64,10 @@ fn send(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
+    let headers = response.headers().clone();
     let text = response.body_mut().read_to_string().unwrap_or_default();
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Reply { status, body, text, content_type }
+    Reply { status, body, text, content_type, headers }
 }
 
 pub fn get(base: &str, path: &str) -> Reply {

@@ -23,4 +23,5 @@ mod reload;
 mod sandbox;
 mod scheduler;
 mod shapes;
+mod trigger_bounds;
 mod util;

@@ -22,12 +22,14 @@ pub struct ApiError {
     pub message: String,
     /// Structured context (an object; empty when there is none).
     pub details: Value,
+    /// Seconds for a `Retry-After` header (429 and 503 answers).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     /// An error without details.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), details: json!({}) }
+        ApiError { status, code, message: message.into(), details: json!({}), retry_after: None }
     }
 
     /// Adds structured details.
@@ -46,7 +48,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "code": self.code, "message": self.message, "details": self.details });
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -79,6 +85,13 @@ impl From<ControlError> for ApiError {
             ControlError::TooManySlots { count, max } => {
                 Self::new(StatusCode::BAD_REQUEST, "too_many_slots", message)
                     .with_details(json!({ "slots": count, "max": max }))
+            }
+            ControlError::Busy { job, retry_after, .. } => {
+                let seconds = retry_after.as_secs().max(1);
+                let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, "busy", message)
+                    .with_details(json!({ "job": job, "retry_after_s": seconds }));
+                error.retry_after = Some(seconds);
+                error
             }
             ControlError::Store(_) => {
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "store_error", message)

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::input::{instant, json_body, query};
 use super::runs::{blocking, find_by_key};
 use super::{ApiContext, ApiError, AppState};
-use crate::scheduler::{ControlError, JobStatus, TriggerRequest, Triggered};
+use crate::scheduler::{ControlError, JobStatus, MAX_PAYLOAD_BYTES, TriggerRequest, Triggered};
 use crate::store::{RunFilter, RunRecord};
 use crate::views::{job_detail, job_summary, rfc3339, run_summary};
 
@@ -178,6 +178,17 @@ pub async fn trigger(
 ) -> Result<Response, ApiError> {
     let ForceQuery { force: force_query } = query(&uri)?;
     let TriggerBody { payload, force } = json_body(&body)?;
+    if let Some(payload) = payload.as_ref().filter(|p| p.len() > MAX_PAYLOAD_BYTES) {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "the payload is {} bytes; a trigger's payload is at most {MAX_PAYLOAD_BYTES}",
+                payload.len()
+            ),
+        )
+        .with_details(json!({ "field": "payload", "max": MAX_PAYLOAD_BYTES })));
+    }
     let key = idempotency_key(&headers)?;
     if let Some(key) = &key {
         if let Some(existing) = find_by_key(&context, &name, key).await? {

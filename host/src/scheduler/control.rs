@@ -12,6 +12,17 @@ use super::JobDef;
 /// Most slots one backfill request may cover.
 pub const MAX_BACKFILL_SLOTS: usize = 1_000;
 
+/// Most runs of one job running or queued at once, beyond its `max_concurrent`, that a
+/// manual trigger may add to, `force` included: a forced run still holds a row, a payload
+/// and a place in the worker queue until it ends.
+pub const MAX_PENDING_PER_JOB: usize = 100;
+
+/// Most runs of all jobs running or queued at once that a manual trigger may add to.
+pub const MAX_PENDING_HOST: usize = 1_000;
+
+/// Largest manual trigger payload: an argument for the run, not a data transfer.
+pub const MAX_PAYLOAD_BYTES: usize = 256 << 10;
+
 /// Why a control request was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ControlError {
@@ -46,6 +57,16 @@ pub enum ControlError {
         count: usize,
         /// The limit.
         max: usize,
+    },
+    /// Too many runs are running or queued: try again later.
+    #[error("{reason}; try again in {}s", retry_after.as_secs().max(1))]
+    Busy {
+        /// The job.
+        job: String,
+        /// What is full.
+        reason: String,
+        /// When a slot is likely to be free (the job's timeout).
+        retry_after: Duration,
     },
     /// The store refused the request.
     #[error("store error: {0}")]

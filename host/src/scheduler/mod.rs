@@ -34,8 +34,9 @@ use std::time::Duration;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use control::{
-    BackfillPlan, ControlError, ControlReceiver, JobStatus, MAX_BACKFILL_SLOTS, SchedulerHandle,
-    StatusReport, TriggerRequest, Triggered, control_channel,
+    BackfillPlan, ControlError, ControlReceiver, JobStatus, MAX_BACKFILL_SLOTS, MAX_PAYLOAD_BYTES,
+    MAX_PENDING_HOST, MAX_PENDING_PER_JOB, SchedulerHandle, StatusReport, TriggerRequest,
+    Triggered, control_channel,
 };
 pub use core::run;
 

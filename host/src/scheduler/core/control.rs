@@ -11,8 +11,8 @@ use super::{JobEntry, ManualRun, RETRY_RECHECK_MS, Scheduler, Waiting, slot_key,
 use crate::config::Overlap;
 use crate::job::TriggerKind;
 use crate::scheduler::control::{
-    BackfillPlan, Control, ControlError, JobStatus, MAX_BACKFILL_SLOTS, StatusReport,
-    TriggerRequest,
+    BackfillPlan, Control, ControlError, JobStatus, MAX_BACKFILL_SLOTS, MAX_PENDING_HOST,
+    MAX_PENDING_PER_JOB, StatusReport, TriggerRequest,
 };
 use crate::scheduler::policy::{BreakerState, OverlapDecision, decide_overlap};
 use crate::scheduler::queue::Due;
@@ -113,12 +113,32 @@ impl Scheduler {
     ) {
         let now = self.now();
         let TriggerRequest { job, payload, idempotency_key, force } = request;
+        let host_pending: usize =
+            self.jobs.values().map(|e| e.running.len() + e.waiting.len()).sum();
         let Some(entry) = self.jobs.get_mut(&job) else {
             let _ = reply.send(Err(ControlError::NotFound(job)));
             return;
         };
         if let (Some(note), false) = (&entry.paused, force) {
             let _ = reply.send(Err(ControlError::Paused { job, note: note.clone() }));
+            return;
+        }
+        let spec = &entry.def.spec;
+        let job_cap = MAX_PENDING_PER_JOB + spec.limits.max_concurrent as usize;
+        let pending = entry.running.len() + entry.waiting.len();
+        let full = if pending >= job_cap {
+            Some(format!("{pending} runs of job {job:?} are running or queued (at most {job_cap})"))
+        } else if host_pending >= MAX_PENDING_HOST {
+            Some(format!(
+                "{host_pending} runs are running or queued on this host (at most {MAX_PENDING_HOST})"
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = full {
+            let retry_after = spec.limits.timeout;
+            tracing::warn!(job = %job, "manual trigger refused: {reason}");
+            let _ = reply.send(Err(ControlError::Busy { job, reason, retry_after }));
             return;
         }
         self.next_run_key += 1;
