@@ -51,6 +51,9 @@ fn with_a_token_every_route_but_health_needs_it() {
     }
     let ok = request(&api, "GET", "/v1/jobs", None, Some("s3cret"), &[]);
     assert_eq!(ok.status, 200, "{ok:?}");
+    // The scheme is case-insensitive (RFC 9110): a lowercase `bearer` is accepted too.
+    let lower = request(&api, "GET", "/v1/jobs", None, None, &[("Authorization", "bearer s3cret")]);
+    assert_eq!(lower.status, 200, "{lower:?}");
     assert_eq!(ok.body["jobs"][0]["name"], "probe");
     let metrics = request(&api, "GET", "/metrics", None, Some("s3cret"), &[]);
     assert_eq!(metrics.status, 200);

@@ -17,9 +17,20 @@ use super::error::unauthorized;
 /// The dashboard session cookie's name.
 pub const COOKIE: &str = "sandcron_token";
 
-/// Compares without an early exit, so response timing does not reveal a prefix match.
+/// Compares the SHA-256 digests of both sides without an early exit, so response timing
+/// reveals neither a matching prefix nor the token's length.
 fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use sha2::Digest;
+    let (a, b) = (sha2::Sha256::digest(a), sha2::Sha256::digest(b));
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The credentials of an `Authorization: Bearer ...` header; the scheme is
+/// case-insensitive (RFC 9110), so `bearer` and `BEARER` work too.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim_start();
+    let (scheme, credentials) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| credentials.trim())
 }
 
 /// The session cookie's value for a token.
@@ -47,11 +58,7 @@ fn cookie_token(headers: &HeaderMap) -> Option<&str> {
 /// Whether the request carries the token (always true when none is configured).
 pub fn authorized(context: &ApiContext, headers: &HeaderMap) -> bool {
     let Some(token) = context.token.as_deref() else { return true };
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
-    let by_bearer = bearer.is_some_and(|given| is_token(context, given.trim()));
+    let by_bearer = bearer(headers).is_some_and(|given| is_token(context, given));
     let by_cookie = cookie_token(headers)
         .is_some_and(|given| same(given.as_bytes(), session_value(token).as_bytes()));
     by_bearer || by_cookie
@@ -75,6 +82,18 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::COOKIE, "a=1; sandcron_token=s3cret; b=2".parse().unwrap());
         assert_eq!(cookie_token(&headers), Some("s3cret"));
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in ["Bearer t0k", "bearer t0k", "BEARER  t0k "] {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, value.parse().unwrap());
+            assert_eq!(bearer(&headers), Some("t0k"), "{value}");
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, "Basic t0k".parse().unwrap());
+        assert_eq!(bearer(&headers), None);
     }
 
     #[test]
