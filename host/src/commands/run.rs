@@ -23,10 +23,10 @@ pub fn main(args: RunArgs) -> Exit {
     for warning in &spec.warnings {
         eprintln!("warning: {warning}");
     }
-    let bytes = match std::fs::read(&args.wasm) {
+    let bytes = match crate::wasm_file::read(&args.wasm) {
         Ok(bytes) => bytes,
         Err(err) => {
-            eprintln!("error: {}: cannot read: {err}", args.wasm.display());
+            eprintln!("error: {err}");
             return Exit::InvalidInput;
         }
     };

@@ -52,10 +52,10 @@ fn pair(file: &Path) -> (Option<PathBuf>, Option<PathBuf>) {
 }
 
 fn check_wasm(runtime: &Runtime, path: &Path) -> usize {
-    let bytes = match std::fs::read(path) {
+    let bytes = match crate::wasm_file::read(path) {
         Ok(bytes) => bytes,
         Err(err) => {
-            println!("{}: error: cannot read: {err}", path.display());
+            println!("{}: error: {}", path.display(), err.problem);
             return 1;
         }
     };
