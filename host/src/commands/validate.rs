@@ -10,7 +10,7 @@ use crate::cli::ValidateArgs;
 use crate::config::{HostLimits, JobSpec, load_manifest};
 use crate::runtime::Runtime;
 
-use super::{Exit, build_runtime, job_name, sibling};
+use super::{Exit, build_runtime, job_name, runtime_exit, sibling};
 
 /// Validates every file given; returns `InvalidInput` if any problem was found.
 pub fn main(args: ValidateArgs) -> Exit {
@@ -18,7 +18,7 @@ pub fn main(args: ValidateArgs) -> Exit {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: {err}");
-            return Exit::HostError;
+            return runtime_exit(&err);
         }
     };
     let mut problems = 0;
