@@ -10,6 +10,8 @@
 //! - [`watcher`]: the jobs folder -> validated job-set changes (debounced, hashed).
 //! - [`daemon`]: the composition root of `serve`.
 //! - [`cli`] and [`commands`]: the `sandcron` command line.
+//! - `wasm_file`: reading a job's `.wasm` under a size ceiling, magic first (commands and
+//!   watcher alike).
 //!
 //! Dependencies point down: `commands → daemon → {watcher, scheduler} → {runtime, store} →
 //! {config, schedule, job}`. The runtime
@@ -29,4 +31,5 @@ pub mod schedule;
 pub mod scheduler;
 pub mod store;
 pub mod views;
+mod wasm_file;
 pub mod watcher;

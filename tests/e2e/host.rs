@@ -1,7 +1,7 @@
 //! A live `sandcron serve` for end-to-end tests: start it on a jobs folder and a store,
 //! stop it gracefully or kill it, and read its runs through the CLI.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -42,6 +42,15 @@ impl Site {
 
     /// [`Site::start`] with extra environment variables for the host process.
     pub fn start_with_env(&self, extra: &[&str], env: &[(&str, &str)]) -> Host {
+        self.spawn(&shared_cache(), extra, env)
+    }
+
+    /// [`Site::start`] with its own compile cache folder instead of the shared one.
+    pub fn start_with_cache(&self, cache: &Path, extra: &[&str]) -> Host {
+        self.spawn(cache, extra, &[])
+    }
+
+    fn spawn(&self, cache: &Path, extra: &[&str], env: &[(&str, &str)]) -> Host {
         let n = std::fs::read_dir(self.dir.path())
             .unwrap()
             .filter(|e| {
@@ -56,7 +65,7 @@ impl Site {
             .arg("--store")
             .arg(self.store())
             .arg("--cache-dir")
-            .arg(shared_cache())
+            .arg(cache)
             .args(extra)
             // Tests run hosts side by side: each API takes a free port (see `Host::api`).
             .args(if extra.iter().any(|a| *a == "--api" || *a == "--no-api") {

@@ -5,6 +5,7 @@
 mod api;
 mod auth;
 mod bad_input;
+mod cache_integrity;
 mod claim_ahead;
 mod clock;
 mod control;

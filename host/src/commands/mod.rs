@@ -62,6 +62,15 @@ pub(crate) fn build_runtime(args: &RuntimeArgs) -> Result<Runtime, crate::runtim
     Runtime::new(&RuntimeConfig { cache_dir, pooling: !args.no_pool, ..RuntimeConfig::default() })
 }
 
+/// The exit code for a runtime that could not be built: a refused cache folder is a bad
+/// flag (or `SANDCRON_CACHE_DIR`), anything else the host's own failure.
+pub(crate) fn runtime_exit(err: &crate::runtime::RuntimeError) -> Exit {
+    match err {
+        crate::runtime::RuntimeError::Cache(cache) if cache.is_refusal() => Exit::InvalidInput,
+        _ => Exit::HostError,
+    }
+}
+
 /// The sibling of `path` with the other extension (`job.wasm` <-> `job.toml`).
 pub(crate) fn sibling(path: &Path, extension: &str) -> PathBuf {
     path.with_extension(extension)

@@ -9,7 +9,7 @@ use crate::job::{RunOutcome, RunReport, RunRequest};
 use crate::runtime::{LoadedJob, Runtime};
 use crate::store::{SqliteStore, StateStore};
 
-use super::{Exit, build_runtime, default_store_path, job_name, sibling};
+use super::{Exit, build_runtime, default_store_path, job_name, runtime_exit, sibling};
 
 /// Runs the command; returns the process exit code.
 pub fn main(args: RunArgs) -> Exit {
@@ -23,10 +23,10 @@ pub fn main(args: RunArgs) -> Exit {
     for warning in &spec.warnings {
         eprintln!("warning: {warning}");
     }
-    let bytes = match std::fs::read(&args.wasm) {
+    let bytes = match crate::wasm_file::read(&args.wasm) {
         Ok(bytes) => bytes,
         Err(err) => {
-            eprintln!("error: {}: cannot read: {err}", args.wasm.display());
+            eprintln!("error: {err}");
             return Exit::InvalidInput;
         }
     };
@@ -34,7 +34,7 @@ pub fn main(args: RunArgs) -> Exit {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: {err}");
-            return Exit::HostError;
+            return runtime_exit(&err);
         }
     };
     let job = match runtime.load(&bytes) {
@@ -159,6 +159,11 @@ fn describe_load(job: &LoadedJob) -> String {
     match job.load.cache {
         CacheStatus::Hit => format!("loaded precompiled from cache in {:.1?}", job.load.elapsed),
         CacheStatus::Miss => format!("compiled in {:.1?} (cached for next time)", job.load.elapsed),
+        CacheStatus::Recompiled => format!(
+            "compiled in {:.1?}: the cached code was rejected ({}) and replaced",
+            job.load.elapsed,
+            job.load.rejected.map_or_else(String::new, |r| r.to_string()),
+        ),
         CacheStatus::Off => format!("compiled in {:.1?} (cache off)", job.load.elapsed),
     }
 }

@@ -10,7 +10,7 @@ use crate::cli::ValidateArgs;
 use crate::config::{HostLimits, JobSpec, load_manifest};
 use crate::runtime::Runtime;
 
-use super::{Exit, build_runtime, job_name, sibling};
+use super::{Exit, build_runtime, job_name, runtime_exit, sibling};
 
 /// Validates every file given; returns `InvalidInput` if any problem was found.
 pub fn main(args: ValidateArgs) -> Exit {
@@ -18,7 +18,7 @@ pub fn main(args: ValidateArgs) -> Exit {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: {err}");
-            return Exit::HostError;
+            return runtime_exit(&err);
         }
     };
     let mut problems = 0;
@@ -52,10 +52,10 @@ fn pair(file: &Path) -> (Option<PathBuf>, Option<PathBuf>) {
 }
 
 fn check_wasm(runtime: &Runtime, path: &Path) -> usize {
-    let bytes = match std::fs::read(path) {
+    let bytes = match crate::wasm_file::read(path) {
         Ok(bytes) => bytes,
         Err(err) => {
-            println!("{}: error: cannot read: {err}", path.display());
+            println!("{}: error: {}", path.display(), err.problem);
             return 1;
         }
     };

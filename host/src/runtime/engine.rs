@@ -102,9 +102,12 @@ pub enum RuntimeError {
     /// wasmtime refused the configuration or a linker definition.
     #[error("cannot set up the WebAssembly engine: {0}")]
     Engine(String),
-    /// The epoch ticker thread or the cache folder could not be created.
+    /// The epoch ticker thread could not be started.
     #[error("cannot set up the runtime: {0}")]
     Io(#[from] std::io::Error),
+    /// The compile cache folder was refused or could not be set up.
+    #[error(transparent)]
+    Cache(#[from] super::cache::CacheError),
 }
 
 fn engine_config(pooling: Option<&PoolingAllocationConfig>) -> Config {

@@ -15,7 +15,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::bindings::CommandPre;
 
 use super::bindings::JobPre;
-use super::cache::{CacheStatus, LoadInfo};
+use super::cache::LoadInfo;
 use super::engine::{RunData, Runtime};
 
 /// The two job shapes (F1, F2), the command one in two encodings.
@@ -150,7 +150,7 @@ impl Runtime {
             None => {
                 let started = Instant::now();
                 let component = Component::new(&self.engine, bytes).map_err(compile_err)?;
-                (component, LoadInfo { cache: CacheStatus::Off, elapsed: started.elapsed() })
+                (component, LoadInfo::uncached(started.elapsed()))
             }
         };
         let ty = component.component_type();
@@ -186,7 +186,7 @@ impl Runtime {
             None => {
                 let started = Instant::now();
                 let module = wasmtime::Module::new(&self.engine, bytes).map_err(compile_err)?;
-                (module, LoadInfo { cache: CacheStatus::Off, elapsed: started.elapsed() })
+                (module, LoadInfo::uncached(started.elapsed()))
             }
         };
         let mut imports: Vec<String> =

@@ -23,7 +23,7 @@ mod mask;
 mod net;
 mod ticker;
 
-pub use cache::{CacheStatus, LoadInfo};
+pub use cache::{CacheError, CacheRejection, CacheStatus, LoadInfo};
 pub use engine::{Allocator, Runtime, RuntimeConfig, RuntimeError};
 pub use host::LogLine;
 pub use load::{JobShape, LoadError, LoadedJob, content_hash};

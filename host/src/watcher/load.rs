@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::JobLoader;
 use super::scan::{Fingerprint, TOML, WASM};
+use crate::wasm_file::{self, WasmFileError};
 
 /// Why the watcher itself rejected a job, before or around the loader.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +32,7 @@ pub(crate) enum Problem {
         /// The offending file's name.
         file: String,
     },
-    /// The file exists but could not be read (permissions, I/O error).
+    /// The manifest exists but could not be read (permissions, I/O error).
     #[error("{}: cannot read: {source}", path.display())]
     Read {
         /// The file's path.
@@ -40,6 +41,9 @@ pub(crate) enum Problem {
         #[source]
         source: std::io::Error,
     },
+    /// The wasm could not be read, or is over the size ceiling.
+    #[error(transparent)]
+    Wasm(#[from] WasmFileError),
     /// A manifest must be text.
     #[error("{}:{line}: the manifest is not valid UTF-8", path.display())]
     NotUtf8 {
@@ -104,14 +108,19 @@ impl Task {
     }
 
     fn decide<L: JobLoader>(&self, loader: &L) -> Outcome<L::Job> {
-        let read = |present: bool, path: PathBuf| {
-            if !present {
-                return Ok(None);
-            }
-            std::fs::read(&path).map(Some).map_err(|source| Problem::Read { path, source })
+        // The wasm under the size ceiling, checked before reading (a sparse 2 GiB file
+        // would cost 2 GiB on every touch); its header is the loader's to judge.
+        let wasm = if self.fingerprint.wasm.is_some() {
+            wasm_file::read_capped(&self.path(WASM)).map(Some).map_err(Problem::from)
+        } else {
+            Ok(None)
         };
-        let wasm = read(self.fingerprint.wasm.is_some(), self.path(WASM));
-        let toml = read(self.fingerprint.toml.is_some(), self.path(TOML));
+        let toml = if self.fingerprint.toml.is_some() {
+            let path = self.path(TOML);
+            std::fs::read(&path).map(Some).map_err(|source| Problem::Read { path, source })
+        } else {
+            Ok(None)
+        };
         let now = Fingerprint::read(&self.dir, &self.name);
         if now != self.fingerprint {
             return Outcome::Raced(now);
@@ -214,6 +223,20 @@ mod tests {
         dir.write("a.wasm", b"WASM-1 and more");
         let loader = FakeLoader::default();
         assert!(matches!(stale.run(&loader).outcome, Outcome::Raced(_)));
+        assert_eq!(loader.calls(), 0);
+    }
+
+    #[test]
+    fn a_wasm_over_the_size_ceiling_is_not_read() {
+        let dir = TempDir::new("load-huge");
+        let file = std::fs::File::create(dir.path().join("a.wasm")).unwrap();
+        file.set_len(wasm_file::MAX_WASM_SIZE + 1).unwrap();
+        let loader = FakeLoader::default();
+        let Outcome::Unreadable(error) = task(&dir, "a", vec![]).run(&loader).outcome else {
+            panic!("read");
+        };
+        let path = dir.path().join("a.wasm");
+        assert!(error.starts_with(&format!("{}: 268435457 bytes is more", path.display())));
         assert_eq!(loader.calls(), 0);
     }
 

@@ -152,7 +152,7 @@ pub fn scan_once<L: JobLoader>(
 }
 
 #[cfg(test)]
-mod test_util;
+pub(crate) mod test_util;
 
 #[cfg(test)]
 mod tests {
