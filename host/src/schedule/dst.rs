@@ -34,14 +34,17 @@ pub(crate) fn next_instant(
     next_local: impl Fn(NaiveDateTime) -> Option<NaiveDateTime>,
 ) -> Option<DateTime<Utc>> {
     let local = after.with_timezone(&tz);
-    let after_naive = local.naive_local().with_nanosecond(0)?;
+    // Checked, not `naive_local()`: at chrono's outer years the local reading does not
+    // exist (found by tests/fuzz_schedule.rs); there is no next fire time to give then.
+    let after_naive = after.naive_utc().checked_add_offset(local.offset().fix())?;
+    let after_naive = after_naive.with_nanosecond(0)?;
     let mut from = after_naive;
     // In a fold's first pass, candidates a little *before* our local reading still have
     // their second occurrence ahead of us: start one fold-width back.
     if let LocalResult::Ambiguous(early, late) = tz.from_local_datetime(&after_naive) {
         let (early_off, late_off) = (offset_secs(&early), offset_secs(&late));
         if offset_secs(&local) == early_off {
-            from -= TimeDelta::seconds(i64::from(early_off - late_off));
+            from = from.checked_sub_signed(TimeDelta::seconds(i64::from(early_off - late_off)))?;
         }
     }
 
@@ -436,5 +439,20 @@ mod tests {
         let after = utc("2025-06-01T00:00:00.5Z");
         let next = next_instant(Tz::UTC, Skip, Both, after, |f| p.next_local(f));
         assert_eq!(next, Some(utc("2025-06-01T00:00:01Z")));
+    }
+
+    /// Regression (tests/fuzz_schedule.rs): `0 0 29 * 2` in America/New_York after
+    /// chrono's earliest instant panicked with "Local time out of range for
+    /// `NaiveDateTime`": the local reading of that instant does not exist.
+    #[test]
+    fn far_edge_instants_in_a_zone_do_not_panic() {
+        let p = CronPattern::parse("0 0 29 * 2").unwrap();
+        let ny = chrono_tz::America::New_York;
+        let tokyo = chrono_tz::Asia::Tokyo;
+        for (tz, after) in [(ny, DateTime::<Utc>::MIN_UTC), (tokyo, DateTime::<Utc>::MAX_UTC)] {
+            for fold in [DstFold::First, DstFold::Last, DstFold::Both] {
+                let _ = next_instant(tz, Skip, fold, after, |f| p.next_local(f));
+            }
+        }
     }
 }
