@@ -245,8 +245,8 @@ impl CompileCache {
             PathBuf::from(name)
         };
         let (code_tmp, digest_tmp) = (tmp(path), tmp(&digest_path));
-        // Code first, then its digest: a reader between the two renames sees a mismatch and
-        // recompiles, never a digest vouching for other bytes.
+        // Code first, then its digest: a reader between the two renames sees the new code
+        // with the old digest, a mismatch, and recompiles (wasted work, never wrong code).
         let result = seal::write_private(&code_tmp, compiled)
             .and_then(|()| seal::write_private(&digest_tmp, digest.as_bytes()))
             .and_then(|()| std::fs::rename(&code_tmp, path))
