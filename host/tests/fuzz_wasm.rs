@@ -72,6 +72,12 @@ fn commands() -> Vec<(String, Vec<u8>)> {
         ("exit", &[0x41, 0x03, 0x10, 0x00]),
         ("return", &[]),
     ];
+    bodies.iter().map(|(what, code)| (format!("command-{what}"), command(code))).collect()
+}
+
+/// A WASI command whose `_start` (function 1; function 0 is the imported `proc_exit`) runs
+/// `code`.
+fn command(code: &[u8]) -> Vec<u8> {
     let mut imports = vec![1];
     name(&mut imports, "wasi_snapshot_preview1");
     name(&mut imports, "proc_exit");
@@ -81,26 +87,20 @@ fn commands() -> Vec<(String, Vec<u8>)> {
     exports.extend_from_slice(&[0, 1]);
     name(&mut exports, "memory");
     exports.extend_from_slice(&[2, 0]);
-    bodies
-        .iter()
-        .map(|(what, code)| {
-            let mut body = vec![0]; // no locals
-            body.extend_from_slice(code);
-            body.push(0x0b);
-            let mut code_section = vec![1];
-            leb(&mut code_section, body.len() as u32);
-            code_section.extend_from_slice(&body);
-            let bytes = module(&[
-                section(1, &[2, 0x60, 0, 0, 0x60, 1, 0x7f, 0]),
-                section(2, &imports),
-                section(3, &[1, 0]),
-                section(5, &[1, 0, 1]),
-                section(7, &exports),
-                section(10, &code_section),
-            ]);
-            (format!("command-{what}"), bytes)
-        })
-        .collect()
+    let mut body = vec![0]; // no locals
+    body.extend_from_slice(code);
+    body.push(0x0b);
+    let mut code_section = vec![1];
+    leb(&mut code_section, body.len() as u32);
+    code_section.extend_from_slice(&body);
+    module(&[
+        section(1, &[2, 0x60, 0, 0, 0x60, 1, 0x7f, 0]),
+        section(2, &imports),
+        section(3, &[1, 0]),
+        section(5, &[1, 0, 1]),
+        section(7, &exports),
+        section(10, &code_section),
+    ])
 }
 
 fn smith_config(u: &mut Unstructured) -> wasm_smith::Config {
@@ -225,14 +225,8 @@ fn source(input: &Input, guests: &[(String, Vec<u8>)]) -> String {
     }
 }
 
-#[test]
-fn fuzz_wasm() {
-    let guests = guests();
-    if guests.len() == commands().len() {
-        println!(
-            "fuzz wasm: no built guests (run scripts/build-guests.sh); edits of guests skipped"
-        );
-    }
+/// The runtime, spec and executor every case shares: small limits, on-demand memory.
+fn small_runtime() -> (Runtime, JobSpec, tokio::runtime::Runtime) {
     let runtime = Runtime::new(&RuntimeConfig {
         pooling: false,
         max_instances: 4,
@@ -249,6 +243,30 @@ fn fuzz_wasm() {
         .enable_all()
         .build()
         .expect("a tokio runtime");
+    (runtime, spec, tokio)
+}
+
+/// Regression (found by this target): `proc_exit(200)` was reported as a host error
+/// ("exit with invalid exit status outside of [0..126)"), though the guest did it.
+#[test]
+fn proc_exit_126_or_more_is_a_trap_not_a_host_error() {
+    let (runtime, spec, tokio) = small_runtime();
+    // i32.const 200; call $proc_exit
+    let job = runtime.load(&command(&[0x41, 0xc8, 0x01, 0x10, 0x00])).expect("a command");
+    let report =
+        tokio.block_on(runtime.execute(&job, &spec, None, &RunRequest::manual("fuzz", None)));
+    assert!(matches!(report.outcome, RunOutcome::Trap { .. }), "{:?}", report.outcome);
+}
+
+#[test]
+fn fuzz_wasm() {
+    let guests = guests();
+    if guests.len() == commands().len() {
+        println!(
+            "fuzz wasm: no built guests (run scripts/build-guests.sh); edits of guests skipped"
+        );
+    }
+    let (runtime, spec, tokio) = small_runtime();
     let tally = Tally::default();
     let strategy = input(guests.len());
     let result = runner(cases(300)).run(&strategy, |input| {

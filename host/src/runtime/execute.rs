@@ -309,12 +309,21 @@ fn classify(
                 }
                 _ if evidence.memory_refused => memory(),
                 Some(trap) => RunOutcome::Trap { message: describe_trap(*trap, evidence.stderr) },
+                // wasmtime-wasi answers `proc_exit(126..)` with a plain error, not an
+                // `I32Exit`: the guest's doing, so a trap and not a host failure (found by
+                // tests/fuzz_wasm.rs).
+                None if format!("{err:#}").contains(INVALID_EXIT) => {
+                    RunOutcome::Trap { message: format!("proc_exit: {INVALID_EXIT} [0..126)") }
+                }
                 None => RunOutcome::HostError { message: format!("{err:#}") },
             };
             (outcome, None)
         }
     }
 }
+
+/// wasmtime-wasi's message for `proc_exit` with a status of 126 or more.
+const INVALID_EXIT: &str = "exit with invalid exit status outside of";
 
 /// The trap in words, with the panic text when the guest printed one.
 fn describe_trap(trap: Trap, stderr: &str) -> String {
