@@ -24,7 +24,7 @@ use wasmtime_wasi_http::WasiHttpCtx;
 use super::bindings::{JobError, RunContext, TriggerKind as WitTrigger};
 use super::capture::CapturePipe;
 use super::engine::{RunData, Runtime};
-use super::host::{HostCtx, LogBuffer, LogLine};
+use super::host::{HostCtx, LogBuffer};
 use super::limits::MemoryLimiter;
 use super::load::{LoadedJob, Prepared};
 use super::mask::SecretMask;
@@ -157,13 +157,10 @@ impl Runtime {
         for line in net_events {
             logs.push(line);
         }
+        // Each line charged like a `log` call, so a flood of bare newlines is counted, not kept.
+        let stderr_at = unix_ms(SystemTime::now());
         for line in stderr_text.lines() {
-            logs.push(LogLine {
-                at_ms: unix_ms(SystemTime::now()),
-                level: "stderr",
-                message: line.to_string(),
-                fields: vec![],
-            });
+            logs.push_text(stderr_at, "stderr", line);
         }
         let (mut logs, dropped_lines) = logs.finish();
         logs.sort_by_key(|line| line.at_ms);
