@@ -3,8 +3,10 @@
 //! Each call is one line in the run's log, with optional `key=value` fields kept apart
 //! from the message so the host can show and filter them. Nothing is buffered in the guest:
 //! a line is handed over at once, and lines past the manifest's `[limits] log` cap are
-//! dropped (and counted) by the host. Plain `println!`/`eprintln!` also reach the run's
-//! log, as unstructured stdout/stderr.
+//! dropped (and counted) by the host. The cap counts a line as it is stored, in JSON: its
+//! text plus about 54 bytes, so even an empty line costs something; a line keeps at most 64
+//! fields (the rest are counted in its `fields_dropped`). Plain `println!`/`eprintln!` also
+//! reach the run's log, as unstructured stdout/stderr.
 
 use crate::wit::sandcron::job::log as host;
 

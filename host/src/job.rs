@@ -76,6 +76,9 @@ pub enum LimitKind {
     Fuel(u64),
     /// The guest tried to grow its memories past the limit.
     Memory(ByteSize),
+    /// The guest handed the host more than this in one call (a string, a list, or its
+    /// result).
+    Transfer(ByteSize),
 }
 
 /// How a run ended.
@@ -130,6 +133,9 @@ impl RunOutcome {
                 format!("fuel exhausted (budget {budget})")
             }
             RunOutcome::Limit(LimitKind::Memory(limit)) => format!("memory limit {limit} exceeded"),
+            RunOutcome::Limit(LimitKind::Transfer(limit)) => {
+                format!("transfer limit {limit} exceeded (data handed to the host in one call)")
+            }
             RunOutcome::HostError { message } => format!("host error: {message}"),
         }
     }
@@ -210,6 +216,11 @@ mod tests {
         assert_eq!(timeout.reason(), "timeout after 10s");
         let memory = RunOutcome::Limit(LimitKind::Memory(ByteSize(64 << 20)));
         assert_eq!(memory.reason(), "memory limit 64MiB exceeded");
+        let transfer = RunOutcome::Limit(LimitKind::Transfer(ByteSize(128 << 20)));
+        assert_eq!(
+            transfer.reason(),
+            "transfer limit 128MiB exceeded (data handed to the host in one call)"
+        );
         let fatal = RunOutcome::GuestError { retryable: false, message: "no".into() };
         assert_eq!(fatal.reason(), "fatal: no");
         assert!(!fatal.retryable());

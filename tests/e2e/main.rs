@@ -12,6 +12,7 @@ mod control;
 mod dashboard;
 mod guest_api;
 mod host;
+mod hostile_output;
 mod http;
 mod languages;
 mod metrics;

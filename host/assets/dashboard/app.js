@@ -567,9 +567,10 @@
     const logs = Array.isArray(run.logs) ? run.logs : [];
     const output = typeof run.output === 'string' ? run.output : JSON.stringify(run.output);
     const logLines = logs.map((entry) => {
-      const fields = Array.isArray(entry.fields)
+      const dropped = Number(entry.fields_dropped) > 0 ? ` … ${Number(entry.fields_dropped)} more fields` : '';
+      const fields = (Array.isArray(entry.fields)
         ? entry.fields.map((f) => (Array.isArray(f) ? `${f[0]}=${f[1]}` : String(f))).join(' ')
-        : '';
+        : '') + dropped;
       return h('div', { class: `log-line lvl-${String(entry.level || '').replace(/[^a-z]/g, '')}` },
         h('span', { class: 'log-at' }, entry.at_ms ? fmtTime(entry.at_ms).slice(11) : ''),
         h('span', { class: 'log-level' }, String(entry.level || '')),

@@ -220,7 +220,10 @@ fn print_human(spec: &JobSpec, job: &LoadedJob, report: &RunReport) {
     if !report.logs.is_empty() || report.logs_dropped > 0 {
         println!("logs:");
         for line in &report.logs {
-            let fields: String = line.fields.iter().map(|(k, v)| format!(" {k}={v}")).collect();
+            let mut fields: String = line.fields.iter().map(|(k, v)| format!(" {k}={v}")).collect();
+            if line.fields_dropped > 0 {
+                fields.push_str(&format!(" … {} more fields", line.fields_dropped));
+            }
             println!("  {:<6} {}{fields}", line.level, line.message);
         }
         if report.logs_dropped > 0 {

@@ -24,11 +24,12 @@ use wasmtime_wasi_http::WasiHttpCtx;
 use super::bindings::{JobError, RunContext, TriggerKind as WitTrigger};
 use super::capture::CapturePipe;
 use super::engine::{RunData, Runtime};
-use super::host::{HostCtx, LogBuffer, LogLine};
-use super::limits::MemoryLimiter;
+use super::host::{HostCtx, LogBuffer};
+use super::limits::{MAX_CALL_TRANSFER, MemoryLimiter, is_transfer_refused};
 use super::load::{LoadedJob, Prepared};
 use super::mask::SecretMask;
 use super::net::{NetHooks, NetStats, RunNet, configure_sockets};
+use super::truncate::{REASON_CAP, cap_reason, cap_str, cap_text};
 use crate::config::{ByteSize, JobSpec};
 use crate::job::{LimitKind, RunOutcome, RunReport, RunRequest, TriggerKind, unix_ms};
 use crate::store::StateStore;
@@ -157,13 +158,10 @@ impl Runtime {
         for line in net_events {
             logs.push(line);
         }
+        // Each line charged like a `log` call, so a flood of bare newlines is counted, not kept.
+        let stderr_at = unix_ms(SystemTime::now());
         for line in stderr_text.lines() {
-            logs.push(LogLine {
-                at_ms: unix_ms(SystemTime::now()),
-                level: "stderr",
-                message: line.to_string(),
-                fields: vec![],
-            });
+            logs.push_text(stderr_at, "stderr", line);
         }
         let (mut logs, dropped_lines) = logs.finish();
         logs.sort_by_key(|line| line.at_ms);
@@ -185,14 +183,17 @@ impl Runtime {
             duration,
             fuel_used: fuel_budget.unwrap_or(u64::MAX).saturating_sub(fuel_left),
             peak_memory: limiter.peak() as u64,
-            summary: summary.map(|s| cap_text(s, limits.output.as_usize())),
+            summary,
             stdout: String::from_utf8_lossy(&stdout.bytes).into_owned(),
             stdout_dropped: stdout.dropped,
             logs,
             logs_dropped: dropped_lines + stderr.dropped,
             net: net_stats,
         };
+        // Mask, then cut: a cut first could leave the prefix of a secret unmasked.
         mask.report(&mut report);
+        report.summary = report.summary.map(|s| cap_text(s, limits.output.as_usize()));
+        cap_reason(&mut report.outcome);
         report
     }
 
@@ -205,6 +206,7 @@ impl Runtime {
         let mut store = Store::new(&self.engine, data);
         store.limiter(|data| &mut data.limiter);
         store.set_fuel(fuel.unwrap_or(u64::MAX)).expect("fuel is enabled on the engine");
+        store.set_hostcall_fuel(MAX_CALL_TRANSFER);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {
@@ -307,6 +309,11 @@ fn classify(
                 Some(Trap::OutOfFuel) => {
                     RunOutcome::Limit(LimitKind::Fuel(evidence.fuel_budget.unwrap_or(u64::MAX)))
                 }
+                // Not a host failure: the guest's result or an import's arguments were
+                // larger than wasmtime lifts in one call (a 300 MB error message, say).
+                None if is_transfer_refused(&err) => {
+                    RunOutcome::Limit(LimitKind::Transfer(ByteSize(MAX_CALL_TRANSFER as u64)))
+                }
                 _ if evidence.memory_refused => memory(),
                 Some(trap) => RunOutcome::Trap { message: describe_trap(*trap, evidence.stderr) },
                 // wasmtime-wasi answers `proc_exit(126..)` with a plain error, not an
@@ -337,11 +344,13 @@ fn describe_trap(trap: Trap, stderr: &str) -> String {
 }
 
 /// Extracts `MESSAGE (at FILE:LINE:COL)` from Rust's `panicked at FILE:LINE:COL:\nMESSAGE`.
+/// The message is cut short of the reason's cap, so that a capped reason still says where.
 fn panic_text(stderr: &str) -> Option<String> {
+    const MESSAGE_CAP: usize = REASON_CAP - 512;
     let start = stderr.rfind("panicked at ")? + "panicked at ".len();
     let rest = &stderr[start..];
     let (location, message) = rest.split_once(":\n").unwrap_or((rest.lines().next()?, ""));
-    let message = message.split("\nnote: ").next().unwrap_or("").trim();
+    let message = cap_str(message.split("\nnote: ").next().unwrap_or("").trim(), MESSAGE_CAP);
     Some(if message.is_empty() {
         format!("at {location}")
     } else {
@@ -365,19 +374,6 @@ fn failed_before_start(started_at: SystemTime, message: String) -> RunReport {
     }
 }
 
-fn cap_text(mut text: String, cap: usize) -> String {
-    if text.len() > cap {
-        let mut cut = cap;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        let dropped = text.len() - cut;
-        text.truncate(cut);
-        text.push_str(&format!("… [{dropped} bytes truncated]"));
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,6 +386,17 @@ mod tests {
     }
 
     #[test]
+    fn a_long_panic_message_is_cut_before_its_location() {
+        let stderr =
+            format!("thread 'main' panicked at src/lib.rs:7:5:\n{}\n", "x".repeat(1 << 20));
+        let mut outcome = RunOutcome::Trap { message: panic_text(&stderr).unwrap() };
+        cap_reason(&mut outcome);
+        let reason = outcome.reason();
+        assert!(reason.len() <= REASON_CAP, "{} bytes", reason.len());
+        assert!(reason.ends_with(" bytes truncated] (at src/lib.rs:7:5)"), "{reason}");
+    }
+
+    #[test]
     fn config_keys_become_env_names() {
         let config = [("greeting".to_string(), "hi".to_string()), ("max-age.s".into(), "3".into())];
         assert_eq!(
@@ -399,12 +406,6 @@ mod tests {
                 ("SANDCRON_CONFIG_MAX_AGE_S".into(), "3".into())
             ]
         );
-    }
-
-    #[test]
-    fn capped_text_respects_char_boundaries() {
-        assert_eq!(cap_text("héllo".into(), 2), "h… [5 bytes truncated]");
-        assert_eq!(cap_text("ok".into(), 10), "ok");
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! of the store and remembers whether it ever refused growth: a Rust guest reports a
 //! refused `memory.grow` as an `unreachable` trap and a JS guest as an ordinary error, so
 //! the limiter's own record is what lets the runtime name the real cause.
+//!
+//! One more limit lives in wasmtime rather than here: how much a guest may hand the host in
+//! one call ([`MAX_CALL_TRANSFER`]); this file names it and recognizes its refusal.
 
 use wasmtime::ResourceLimiter;
 
@@ -15,6 +18,25 @@ const MAX_TABLES: usize = 1_000;
 const MAX_MEMORIES: usize = 100;
 /// Most elements in any one table.
 const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+
+/// Most bytes a guest may hand the host in one call: the strings and lists of an import's
+/// arguments, or `run`'s result. wasmtime counts them while it lifts the call (its
+/// "hostcall fuel") and fails the call past this, before copying anything. We keep
+/// wasmtime's default: no import takes anywhere near it (a state value is at most 1 MiB, a
+/// log line at most the 16 MiB log ceiling), and whatever its memory limit a guest cannot
+/// make the host lift more than this at once (a list's host copy is a few times its bytes
+/// in the guest, still bounded). Set on every store so that the limit the reason names is
+/// the one in force.
+pub(crate) const MAX_CALL_TRANSFER: usize = 128 << 20;
+
+/// How wasmtime 48 words the refusal (its error type is private).
+const TRANSFER_REFUSED: &str = "too much data is being copied between the host and the guest";
+
+/// Whether `err` is wasmtime refusing a call that handed the host more than
+/// [`MAX_CALL_TRANSFER`] (a 300 MB error message, say).
+pub(crate) fn is_transfer_refused(err: &wasmtime::Error) -> bool {
+    err.chain().any(|cause| cause.to_string().starts_with(TRANSFER_REFUSED))
+}
 
 /// Tracks and caps the linear memory of one run.
 #[derive(Debug)]

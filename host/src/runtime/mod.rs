@@ -5,7 +5,8 @@
 //! shape and prepares it (through the on-disk `cache`); `execute` runs it and classifies
 //! the outcome; `host/` implements the `sandcron:job` imports; `limits`, `capture` and
 //! `ticker` are the three guards (memory, output, time); `net` lets requests and
-//! connections through the job's `allowed_hosts`; `mask` keeps secrets out of the report.
+//! connections through the job's `allowed_hosts`; `mask` keeps secrets out of the report
+//! and `truncate` cuts what is left of the guest's text (reasons, summary) to its cap.
 //! This module knows nothing of
 //! cron, SQL or HTTP: it takes a [`JobSpec`](crate::config::JobSpec) and a
 //! [`RunRequest`](crate::job::RunRequest) and returns a
@@ -22,6 +23,7 @@ mod load;
 mod mask;
 mod net;
 mod ticker;
+mod truncate;
 
 pub use cache::{CacheError, CacheRejection, CacheStatus, LoadInfo};
 pub use engine::{Allocator, Runtime, RuntimeConfig, RuntimeError};

@@ -18,13 +18,12 @@ mod sockets;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
 
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::config::{AllowedHost, NetLimits};
-use crate::job::{NetCounts, unix_ms};
+use crate::job::NetCounts;
 
 pub(crate) use http::NetHooks;
 pub(crate) use sockets::configure_sockets;
@@ -32,7 +31,10 @@ pub(crate) use sockets::configure_sockets;
 use super::LogLine;
 
 /// Network log lines kept per run (a guest looping on refused requests gets the first
-/// ones and a count, not a log flood).
+/// ones and a count, not a log flood). A line names the URL the guest asked for, so its
+/// length is the guest's too, bounded by the `http` crate (64 KiB of authority, 64 KiB of
+/// path); the lines are not cut here but charged against the log cap with the rest of the
+/// run's log, after secrets are masked (a cut here could keep a secret's prefix).
 const MAX_EVENTS: usize = 50;
 
 /// What a run did on the network, for its report and the metrics.
@@ -129,9 +131,7 @@ impl RunNet {
     fn event(&self, level: &'static str, message: String) {
         let mut journal = self.journal.lock().expect("net journal");
         if journal.events.len() < MAX_EVENTS {
-            let line =
-                LogLine { at_ms: unix_ms(SystemTime::now()), level, message, fields: vec![] };
-            journal.events.push(line);
+            journal.events.push(LogLine::now(level, message));
         } else {
             journal.events_dropped += 1;
         }
@@ -152,12 +152,7 @@ impl RunNet {
         if journal.events_dropped > 0 {
             let message =
                 format!("… {} more network refusals or stops not logged", journal.events_dropped);
-            events.push(LogLine {
-                at_ms: unix_ms(SystemTime::now()),
-                level: "warn",
-                message,
-                fields: vec![],
-            });
+            events.push(LogLine::now("warn", message));
         }
         let counts = NetCounts {
             requests: self.requests.load(Ordering::Relaxed),

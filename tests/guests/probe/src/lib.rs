@@ -13,6 +13,11 @@
 //! | `panic` | `panic!("probe panicked: boom")` (trap) |
 //! | `flood:N` | N bytes to stdout in 64 KiB chunks, Ok `flooded N` (output cap) |
 //! | `log-flood:N` | N ~100-byte info lines, Ok `logged N` (log cap) |
+//! | `empty-lines:N` | N empty info lines, Ok `logged N empty lines` (per-line log cost) |
+//! | `many-fields:N` | one info line `many fields` with N empty fields, Ok `logged N empty fields` |
+//! | `stderr-lines:N` | N bare newlines to stderr, Ok `wrote N newlines to stderr` |
+//! | `big-error:N` | fatal, the message N bytes of `x` (reason cap) |
+//! | `big-panic:N` | panics, the message N bytes of `x` (trap reason cap) |
 //! | `read:PATH` | Ok = first 200 bytes of the file (lossy UTF-8) |
 //! | `write:PATH` | writes `written by probe`, Ok `wrote PATH` |
 //! | `list:PATH` | Ok = sorted entry names, one per line |
@@ -39,6 +44,7 @@
 
 mod modes;
 mod net;
+mod output;
 
 use sandcron_guest::{Context, JobError, Output};
 
@@ -60,6 +66,11 @@ fn run(ctx: Context) -> Result<Output, JobError> {
         ("panic", None) => panic!("probe panicked: boom"),
         ("flood", Some(n)) => modes::flood(count(n)?)?,
         ("log-flood", Some(n)) => modes::log_flood(count(n)?),
+        ("empty-lines", Some(n)) => output::empty_lines(count(n)?),
+        ("many-fields", Some(n)) => output::many_fields(count(n)?),
+        ("stderr-lines", Some(n)) => output::stderr_lines(count(n)?)?,
+        ("big-error", Some(n)) => return Err(output::big_error(count(n)?)),
+        ("big-panic", Some(n)) => output::big_panic(count(n)?),
         ("read", Some(path)) => modes::read(path)?,
         ("write", Some(path)) => modes::write(path)?,
         ("list", Some(path)) => modes::list(path)?,

@@ -53,15 +53,25 @@ pub fn flood(bytes: u64) -> Result<String, JobError> {
     for line_end in (63..CHUNK).step_by(64) {
         buf[line_end] = b'\n';
     }
-    let mut out = std::io::stdout().lock();
-    let mut left = bytes;
+    write_repeated(&mut std::io::stdout().lock(), &buf, bytes, "stdout")?;
+    Ok(format!("flooded {bytes}"))
+}
+
+/// Writes `total` bytes of `chunk` over and over (the last time cut short), then flushes.
+pub fn write_repeated(
+    out: &mut impl Write,
+    chunk: &[u8],
+    total: u64,
+    name: &str,
+) -> Result<(), JobError> {
+    let fail = |e: std::io::Error| JobError::fatal(format!("{name}: {e}"));
+    let mut left = total;
     while left > 0 {
-        let n = left.min(CHUNK as u64) as usize;
-        out.write_all(&buf[..n]).map_err(|e| JobError::fatal(format!("stdout: {e}")))?;
+        let n = left.min(chunk.len() as u64) as usize;
+        out.write_all(&chunk[..n]).map_err(fail)?;
         left -= n as u64;
     }
-    out.flush().map_err(|e| JobError::fatal(format!("stdout: {e}")))?;
-    Ok(format!("flooded {bytes}"))
+    out.flush().map_err(fail)
 }
 
 pub fn log_flood(lines: u64) -> String {
