@@ -69,8 +69,8 @@ use sandcron::runtime::{LoadedJob, Runtime, RuntimeConfig};
 use sandcron::schedule::jitter_delay;
 use sandcron::scheduler::{self, Clock, JobDef, JobEvent, SchedulerConfig, Services, SystemClock};
 use sandcron::store::{
-    Claim, JobRow, Ledger, NewRun, RunFilter, RunFinish, RunRecord, RunStatus, SqliteStore,
-    StateStore, StoreError,
+    Claim, JobRow, Ledger, NewRun, RunDetail, RunFilter, RunFinish, RunRecord, RunStatus,
+    SqliteStore, StateStore, StoreError,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -465,11 +465,14 @@ impl Ledger for TimedLedger {
     ) -> Result<Vec<(i64, u32, RunStatus)>, StoreError> {
         self.timed("slot_history", |s| s.slot_history(job, from_ms, to_ms))
     }
-    fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+    fn run(&self, run_id: &str) -> Result<Option<RunDetail>, StoreError> {
         self.timed("other", |s| s.run(run_id))
     }
     fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
         self.timed("other", |s| s.runs(filter))
+    }
+    fn runs_with_output(&self, filter: &RunFilter) -> Result<Vec<(RunRecord, String)>, StoreError> {
+        self.timed("other", |s| s.runs_with_output(filter))
     }
     fn upsert_job(&self, job: &JobRow) -> Result<(), StoreError> {
         self.timed("upsert_job", |s| s.upsert_job(job))

@@ -98,6 +98,15 @@ pub struct ServeArgs {
     /// Serve no HTTP API at all.
     #[arg(long, conflicts_with = "api")]
     pub no_api: bool,
+    /// Most API connections open at once; further ones wait, and an idle one is closed to
+    /// make room. Lowered to what the descriptor limit (ulimit -n) leaves after the store,
+    /// the watcher and the workers.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub api_max_connections: usize,
+    /// An API connection that sends no complete request (head, then body) within this is
+    /// closed, as is one whose response makes no progress for this long.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub api_idle_timeout: Span,
     /// Bearer token every API call and the dashboard must present.
     #[arg(long, value_name = "TOKEN", env = "SANDCRON_TOKEN", hide_env_values = true)]
     pub token: Option<String>,

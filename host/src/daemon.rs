@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::sync::{mpsc, watch};
 
-use crate::api::{self, ApiContext};
+use crate::api::{self, ApiContext, ConnectionLimits};
 use crate::config::{HostLimits, JobSpec, parse_manifest};
 use crate::metrics::Metrics;
 use crate::runtime::{Runtime, RuntimeConfig};
@@ -45,6 +45,8 @@ pub struct ServeConfig {
     pub api: Option<SocketAddr>,
     /// The API's bearer token.
     pub token: Option<String>,
+    /// The API's connection cap and idle timeout.
+    pub api_limits: ConnectionLimits,
 }
 
 /// Loads a job the way the watched folder needs: manifest, capability checks, compilation.
@@ -206,14 +208,19 @@ pub async fn serve(
     };
     let api_server = listener.zip(api_reader).map(|(listener, ledger)| {
         let addr = listener.local_addr().map_or_else(|_| "?".into(), |a| a.to_string());
-        tracing::info!(auth = config.token.is_some(), "API listening on http://{addr}");
+        let limits = config.api_limits;
+        tracing::info!(
+            auth = config.token.is_some(),
+            max_connections = limits.max_connections,
+            "API listening on http://{addr}"
+        );
         let context = Arc::new(ApiContext {
             ledger,
             scheduler: handle,
             metrics,
             token: config.token.clone(),
         });
-        tokio::spawn(api::serve(listener, context, stopped(stop_rx.clone())))
+        tokio::spawn(api::serve(listener, context, limits, stopped(stop_rx.clone())))
     });
     let scheduler_config = SchedulerConfig {
         workers: config.workers,

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::runtime::JobShape;
 use crate::scheduler::JobStatus;
-use crate::store::RunRecord;
+use crate::store::{RunDetail, RunRecord};
 
 /// RFC 3339 UTC text of a ms timestamp.
 pub fn rfc3339(ms: i64) -> String {
@@ -42,15 +42,15 @@ pub fn run_summary(run: &RunRecord) -> Value {
 }
 
 /// A run with its captured output (what `sandcron runs --json` prints).
-pub fn run_json(run: &RunRecord) -> Value {
+pub fn run_json(run: &RunRecord, output: &str) -> Value {
     let mut value = run_summary(run);
-    value["output"] = json!(run.output);
+    value["output"] = json!(output);
     value
 }
 
 /// A run with output and structured logs (the API's run detail).
-pub fn run_detail(run: &RunRecord) -> Value {
-    let mut value = run_json(run);
+pub fn run_detail(run: &RunDetail) -> Value {
+    let mut value = run_json(&run.record, &run.output);
     value["logs"] = serde_json::from_str(&run.logs_json).unwrap_or_else(|_| json!([]));
     value
 }

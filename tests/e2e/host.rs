@@ -42,15 +42,21 @@ impl Site {
 
     /// [`Site::start`] with extra environment variables for the host process.
     pub fn start_with_env(&self, extra: &[&str], env: &[(&str, &str)]) -> Host {
-        self.spawn(&shared_cache(), extra, env)
+        self.spawn(&[], &shared_cache(), extra, env)
     }
 
     /// [`Site::start`] with its own compile cache folder instead of the shared one.
     pub fn start_with_cache(&self, cache: &Path, extra: &[&str]) -> Host {
-        self.spawn(cache, extra, &[])
+        self.spawn(&[], cache, extra, &[])
     }
 
-    fn spawn(&self, cache: &Path, extra: &[&str], env: &[(&str, &str)]) -> Host {
+    /// [`Site::start_with_env`] through a wrapper command that execs the host, e.g.
+    /// `["prlimit", "--nofile=256:256", "--"]` (so the host keeps the wrapper's pid).
+    pub fn start_under(&self, wrapper: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Host {
+        self.spawn(wrapper, &shared_cache(), extra, env)
+    }
+
+    fn spawn(&self, wrapper: &[&str], cache: &Path, extra: &[&str], env: &[(&str, &str)]) -> Host {
         let n = std::fs::read_dir(self.dir.path())
             .unwrap()
             .filter(|e| {
@@ -59,7 +65,15 @@ impl Site {
             .count();
         let log_path = self.dir.path().join(format!("host-{n}.log"));
         let log = std::fs::File::create(&log_path).unwrap();
-        let child = Command::new(sandcron())
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(sandcron());
+                command
+            }
+            None => Command::new(sandcron()),
+        };
+        let child = command
             .args(["serve", "--jobs"])
             .arg(self.jobs())
             .arg("--store")
@@ -144,6 +158,11 @@ impl Host {
         let mut child = self.child.take().expect("running");
         signal(&child, "KILL");
         child.wait().unwrap();
+    }
+
+    /// The host's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
     }
 
     pub fn log_text(&self) -> String {

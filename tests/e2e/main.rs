@@ -3,6 +3,7 @@
 //! `tests/guests/`. Guests and the binary are built once per test run by `util`.
 
 mod api;
+mod api_hardening;
 mod auth;
 mod bad_input;
 mod cache_integrity;

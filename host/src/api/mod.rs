@@ -7,6 +7,8 @@
 //! - `input`: JSON bodies and query strings parsed into that error shape.
 //! - `jobs`, `runs`: the `/v1/` handlers.
 //! - `dashboard`: the static dashboard, embedded in the binary, and its login form.
+//! - `server`: the accept loop (connection cap, idle timeouts), over `slots` (which
+//!   connections are open, busy or idle) and `timeouts` (body and write deadlines).
 //!
 //! Reads (runs, last outcomes) go straight to the ledger; anything about live state or
 //! that changes it (status, pause, trigger, backfill) goes to the scheduler actor through
@@ -18,6 +20,9 @@ mod error;
 mod input;
 mod jobs;
 mod runs;
+mod server;
+mod slots;
+mod timeouts;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -32,6 +37,7 @@ use axum::routing::{get, post};
 use serde_json::json;
 
 pub use error::ApiError;
+pub use server::{ConnectionLimits, connection_budget};
 
 use crate::metrics::Metrics;
 use crate::scheduler::SchedulerHandle;
@@ -86,10 +92,10 @@ pub fn router(context: Arc<ApiContext>) -> Router {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     context: Arc<ApiContext>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let app = router(context);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    server::serve(listener, router(context), limits, shutdown).await
 }
 
 /// Whether an API address may be served without a token (O6: loopback only).

@@ -24,6 +24,19 @@ pub fn main(args: RunsArgs) -> Exit {
     };
     let filter =
         RunFilter { job: Some(args.job.clone()), limit: args.limit, ..RunFilter::default() };
+    if args.json {
+        return match store.runs_with_output(&filter) {
+            Ok(runs) => {
+                let runs = runs.iter().map(|(run, output)| run_json(run, output)).collect();
+                println!("{}", serde_json::Value::Array(runs));
+                Exit::Success
+            }
+            Err(err) => {
+                eprintln!("error: {err}");
+                Exit::HostError
+            }
+        };
+    }
     let runs = match store.runs(&filter) {
         Ok(runs) => runs,
         Err(err) => {
@@ -31,10 +44,6 @@ pub fn main(args: RunsArgs) -> Exit {
             return Exit::HostError;
         }
     };
-    if args.json {
-        println!("{}", serde_json::Value::Array(runs.iter().map(run_json).collect()));
-        return Exit::Success;
-    }
     if runs.is_empty() {
         println!("no runs of {} yet", args.job);
         return Exit::Success;

@@ -1,6 +1,7 @@
 //! `sandcron serve`: the long-running host. Builds the two tokio runtimes (scheduler and
 //! guest pool), turns SIGTERM/SIGINT into the shutdown future, and hands off to the daemon.
 
+use crate::api::{ConnectionLimits, connection_budget};
 use crate::cli::ServeArgs;
 use crate::daemon::{ServeConfig, serve};
 
@@ -8,19 +9,34 @@ use super::{Exit, default_cache_dir, default_store_path};
 
 /// Runs the host until SIGTERM or SIGINT.
 pub fn main(args: ServeArgs) -> Exit {
+    let workers = args
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()) * 2);
+    if args.api_max_connections == 0 || args.api_idle_timeout.0.is_zero() {
+        eprintln!("error: --api-max-connections and --api-idle-timeout must be above zero");
+        return Exit::InvalidInput;
+    }
+    let max_connections = connection_budget(args.api_max_connections, fd_limit(), workers);
+    if max_connections < args.api_max_connections {
+        tracing::warn!(
+            "the descriptor limit (ulimit -n {}) leaves room for {max_connections} API \
+             connections, not --api-max-connections {}",
+            fd_limit(),
+            args.api_max_connections
+        );
+    }
     let config = ServeConfig {
         jobs_dir: args.jobs.clone(),
         store: args.store.clone().unwrap_or_else(default_store_path),
         cache_dir: (!args.runtime.no_cache)
             .then(|| args.runtime.cache_dir.clone().unwrap_or_else(default_cache_dir)),
         pooling: !args.runtime.no_pool,
-        workers: args
-            .workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()) * 2),
+        workers,
         grace: args.grace.0,
         claim_ahead: args.claim_ahead.0,
         api: (!args.no_api).then_some(args.api),
         token: args.token.clone().filter(|t| !t.is_empty()),
+        api_limits: ConnectionLimits { max_connections, idle_timeout: args.api_idle_timeout.0 },
     };
     if config.api.is_some_and(|addr| crate::api::needs_token(&addr)) && config.token.is_none() {
         eprintln!(
@@ -80,4 +96,13 @@ async fn shutdown_signal() {
         _ = term.recv() => tracing::info!("SIGTERM received"),
         _ = int.recv() => tracing::info!("SIGINT received"),
     }
+}
+
+/// The soft limit on open descriptors (`ulimit -n`); unlimited if it cannot be read.
+#[allow(unsafe_code)]
+fn fd_limit() -> u64 {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit only writes the struct it is given, which outlives the call.
+    let read = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    if read == 0 { limit.rlim_cur } else { u64::MAX }
 }

@@ -162,7 +162,8 @@ pub struct RunFinish {
     pub net: Option<NetCounts>,
 }
 
-/// One row of run history, every column typed.
+/// One row of run history, every column typed but the captured output and logs (see
+/// [`RunDetail`]).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RunRecord {
     /// Insertion order; stable, hence the pagination cursor ([`RunFilter::before_id`]).
@@ -201,14 +202,23 @@ pub struct RunRecord {
     pub fuel_used: Option<u64>,
     /// Peak linear memory, in bytes.
     pub peak_memory: Option<u64>,
-    /// The guest's output.
-    pub output: String,
-    /// The captured log lines as a JSON array.
-    pub logs_json: String,
     /// When attempt + 1 is planned, if it is.
     pub retry_at_ms: Option<i64>,
     /// What it did on the network; `None` when it made no request.
     pub net: Option<NetCounts>,
+}
+
+/// One run with the text it captured, which [`RunRecord`] leaves out: up to the output and
+/// log caps (256 KiB of logs by default) per run, so lists never read it (a page of 500
+/// runs would be 128 MiB) and only one run's page does ([`Ledger::run`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunDetail {
+    /// Every other column.
+    pub record: RunRecord,
+    /// The guest's output.
+    pub output: String,
+    /// The captured log lines as a JSON array.
+    pub logs_json: String,
 }
 
 /// Which runs [`Ledger::runs`] returns.
@@ -331,11 +341,16 @@ pub trait Ledger: Send + Sync {
         to_ms: i64,
     ) -> Result<Vec<(i64, u32, RunStatus)>, StoreError>;
 
-    /// One run by its id.
-    fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError>;
+    /// One run by its id, with its output and logs.
+    fn run(&self, run_id: &str) -> Result<Option<RunDetail>, StoreError>;
 
-    /// Runs matching `filter`, newest first (by id), at most `filter.limit`.
+    /// Runs matching `filter`, newest first (by id), at most `filter.limit`; their output
+    /// and logs are not read.
     fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// [`Ledger::runs`] with each run's output (not its logs): what `sandcron runs --json`
+    /// prints.
+    fn runs_with_output(&self, filter: &RunFilter) -> Result<Vec<(RunRecord, String)>, StoreError>;
 
     /// Inserts or replaces a job's row.
     fn upsert_job(&self, job: &JobRow) -> Result<(), StoreError>;

@@ -11,18 +11,22 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, Value, 
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, TransactionBehavior, params};
 
 use super::{
-    Claim, JobRow, Ledger, NewRun, RunFilter, RunFinish, RunRecord, RunStatus, SqliteStore,
-    StoreError,
+    Claim, JobRow, Ledger, NewRun, RunDetail, RunFilter, RunFinish, RunRecord, RunStatus,
+    SqliteStore, StoreError,
 };
 
-/// The `runs` columns in [`run_record`]'s order.
+/// The `runs` columns in [`run_record`]'s order: every one but the captured text, which
+/// can be megabytes per row and is read only where it is shown ([`RUN_TEXT`]).
 macro_rules! run_columns {
     () => {
         "id, run_id, job, slot_ms, attempt, status, reason, outcome, trigger_kind, version, \
          idempotency_key, owner, scheduled_at_ms, started_at_ms, finished_at_ms, duration_ms, \
-         fuel_used, peak_memory, output, logs_json, retry_at_ms, net_json"
+         fuel_used, peak_memory, retry_at_ms, net_json"
     };
 }
+
+/// Where the text columns start when a query selects them after [`run_columns!`].
+const RUN_TEXT: usize = 20;
 
 /// The `jobs` columns in [`job_row`]'s order.
 macro_rules! job_columns {
@@ -76,20 +80,64 @@ fn run_record(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         duration_ms: row.get(15)?,
         fuel_used: row.get(16)?,
         peak_memory: row.get(17)?,
-        output: row.get(18)?,
-        logs_json: row.get(19)?,
-        retry_at_ms: row.get(20)?,
-        net: match row.get_ref(21)? {
+        retry_at_ms: row.get(18)?,
+        net: match row.get_ref(19)? {
             ValueRef::Null => None,
             value => Some(serde_json::from_str(value.as_str()?).map_err(|err| {
                 rusqlite::Error::FromSqlConversionFailure(
-                    21,
+                    19,
                     rusqlite::types::Type::Text,
                     Box::new(err),
                 )
             })?),
         },
     })
+}
+
+/// A row of `SELECT run_columns!(), output, logs_json`.
+fn run_detail(row: &Row<'_>) -> rusqlite::Result<RunDetail> {
+    Ok(RunDetail {
+        record: run_record(row)?,
+        output: row.get(RUN_TEXT)?,
+        logs_json: row.get(RUN_TEXT + 1)?,
+    })
+}
+
+/// A row of `SELECT run_columns!(), output`.
+fn run_with_output(row: &Row<'_>) -> rusqlite::Result<(RunRecord, String)> {
+    Ok((run_record(row)?, row.get(RUN_TEXT)?))
+}
+
+/// `SELECT columns FROM runs` narrowed by `filter`, newest first, and its parameters. Only
+/// the filters present become SQL terms, so SQLite can pick an index (a
+/// `?1 IS NULL OR job = ?1` term would force a full scan); each shape is cached.
+fn filtered_runs(columns: &str, filter: &RunFilter) -> (String, Vec<Value>) {
+    let mut sql = format!("SELECT {columns} FROM runs WHERE 1");
+    let mut values: Vec<Value> = Vec::new();
+    let mut term = |clause: &str, value: Value| {
+        sql.push_str(clause);
+        values.push(value);
+    };
+    if let Some(job) = &filter.job {
+        term(" AND job = ?", Value::Text(job.clone()));
+    }
+    if let Some(status) = filter.status {
+        term(" AND status = ?", Value::Text(status.as_str().to_owned()));
+    }
+    if let Some(since) = filter.since_ms {
+        term(" AND scheduled_at_ms >= ?", Value::Integer(since));
+    }
+    if let Some(until) = filter.until_ms {
+        term(" AND scheduled_at_ms < ?", Value::Integer(until));
+    }
+    if let Some(before) = filter.before_id {
+        term(" AND id < ?", Value::Integer(before));
+    }
+    if let Some(key) = &filter.idempotency_key {
+        term(" AND idempotency_key = ?", Value::Text(key.clone()));
+    }
+    term(" ORDER BY id DESC LIMIT ?", Value::Integer(filter.limit.try_into().unwrap_or(i64::MAX)));
+    (sql, values)
 }
 
 fn job_row(row: &Row<'_>) -> rusqlite::Result<JobRow> {
@@ -294,49 +342,34 @@ impl Ledger for SqliteStore {
         query().map_err(query_err("slot history"))
     }
 
-    fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+    fn run(&self, run_id: &str) -> Result<Option<RunDetail>, StoreError> {
         let conn = self.conn();
-        let query = || -> rusqlite::Result<Option<RunRecord>> {
-            conn.prepare_cached(concat!("SELECT ", run_columns!(), " FROM runs WHERE run_id = ?1"))?
-                .query_row([run_id], run_record)
-                .optional()
+        let query = || -> rusqlite::Result<Option<RunDetail>> {
+            let sql = concat!(
+                "SELECT ",
+                run_columns!(),
+                ", output, logs_json FROM runs WHERE run_id = ?1"
+            );
+            conn.prepare_cached(sql)?.query_row([run_id], run_detail).optional()
         };
         query().map_err(query_err("run get"))
     }
 
     fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
-        // Only the filters present become SQL terms, so SQLite can pick an index (a
-        // `?1 IS NULL OR job = ?1` term would force a full scan); each shape is cached.
-        let mut sql = String::from(concat!("SELECT ", run_columns!(), " FROM runs WHERE 1"));
-        let mut values: Vec<Value> = Vec::new();
-        let mut term = |clause: &str, value: Value| {
-            sql.push_str(clause);
-            values.push(value);
-        };
-        if let Some(job) = &filter.job {
-            term(" AND job = ?", Value::Text(job.clone()));
-        }
-        if let Some(status) = filter.status {
-            term(" AND status = ?", Value::Text(status.as_str().to_owned()));
-        }
-        if let Some(since) = filter.since_ms {
-            term(" AND scheduled_at_ms >= ?", Value::Integer(since));
-        }
-        if let Some(until) = filter.until_ms {
-            term(" AND scheduled_at_ms < ?", Value::Integer(until));
-        }
-        if let Some(before) = filter.before_id {
-            term(" AND id < ?", Value::Integer(before));
-        }
-        if let Some(key) = &filter.idempotency_key {
-            term(" AND idempotency_key = ?", Value::Text(key.clone()));
-        }
-        term(
-            " ORDER BY id DESC LIMIT ?",
-            Value::Integer(filter.limit.try_into().unwrap_or(i64::MAX)),
-        );
+        let (sql, values) = filtered_runs(run_columns!(), filter);
         run_records(&self.conn(), &sql, rusqlite::params_from_iter(values))
             .map_err(query_err("run list"))
+    }
+
+    fn runs_with_output(&self, filter: &RunFilter) -> Result<Vec<(RunRecord, String)>, StoreError> {
+        let (sql, values) = filtered_runs(concat!(run_columns!(), ", output"), filter);
+        let conn = self.conn();
+        let query = || -> rusqlite::Result<Vec<(RunRecord, String)>> {
+            conn.prepare_cached(&sql)?
+                .query_map(rusqlite::params_from_iter(values), run_with_output)?
+                .collect()
+        };
+        query().map_err(query_err("run list with output"))
     }
 
     fn upsert_job(&self, job: &JobRow) -> Result<(), StoreError> {
@@ -424,6 +457,12 @@ mod tests {
     use crate::store::TempDb;
 
     const HOST: &str = "host-a";
+    const LOGS: &str = r#"[{"level":"info","message":"hi"}]"#;
+
+    /// One run without its text, as lists read it.
+    fn record(store: &SqliteStore, run_id: &str) -> Option<RunRecord> {
+        store.run(run_id).unwrap().map(|detail| detail.record)
+    }
 
     fn scheduled(run_id: &str, job: &str, slot_ms: i64, attempt: u32) -> NewRun {
         NewRun {
@@ -476,7 +515,7 @@ mod tests {
             outcome: "succeeded".to_owned(),
             fuel_used: Some(u64::from(u32::MAX) + 7),
             output: "done".to_owned(),
-            logs_json: r#"[{"level":"info","message":"hi"}]"#.to_owned(),
+            logs_json: LOGS.to_owned(),
             net: Some(crate::job::NetCounts {
                 requests: 3,
                 refused: 1,
@@ -508,10 +547,10 @@ mod tests {
         assert_eq!(store.claim(&scheduled("r4", "a", 60_000, 2)).unwrap(), Claim::Taken);
         assert_eq!(store.claim(&scheduled("r5", "a", 120_000, 1)).unwrap(), Claim::Claimed);
         assert_eq!(store.claim(&scheduled("r6", "b", 60_000, 1)).unwrap(), Claim::Claimed);
-        let run = store.run("r1").unwrap().unwrap();
+        let run = record(&store, "r1").unwrap();
         assert_eq!((run.status, run.attempt, run.slot_ms), (RunStatus::Running, 1, Some(60_000)));
         assert_eq!(run.started_at_ms, Some(60_003));
-        assert_eq!(store.run("r2").unwrap(), None);
+        assert_eq!(record(&store, "r2"), None);
     }
 
     #[test]
@@ -523,14 +562,14 @@ mod tests {
         assert!(store.finish("done", &succeeded(120_010)).unwrap());
 
         assert!(store.release("early").unwrap());
-        assert_eq!(store.run("early").unwrap(), None);
+        assert_eq!(record(&store, "early"), None);
         assert_eq!(store.last_slot("a").unwrap(), Some(120_000));
         // Released, the slot can be claimed again (by this host or another).
         assert_eq!(store.claim(&scheduled("again", "a", 60_000, 1)).unwrap(), Claim::Claimed);
         // A finished run and an unknown id are never removed.
         assert!(!store.release("done").unwrap());
         assert!(!store.release("nope").unwrap());
-        assert!(store.run("done").unwrap().is_some());
+        assert!(record(&store, "done").is_some());
     }
 
     #[test]
@@ -544,7 +583,7 @@ mod tests {
         // Claimed at slot + 3, started by a worker 500 ms later.
         let started = RunFinish { started_at_ms: Some(60_503), ..succeeded(61_000) };
         assert!(store.finish("waited", &started).unwrap());
-        assert_eq!(store.run("waited").unwrap().unwrap().started_at_ms, Some(60_503));
+        assert_eq!(record(&store, "waited").unwrap().started_at_ms, Some(60_503));
         // Missed its deadline while waiting for a worker: it never started.
         let missed = RunFinish {
             status: RunStatus::Missed,
@@ -553,7 +592,7 @@ mod tests {
             ..failed(121_000, None)
         };
         assert!(store.finish("never", &missed).unwrap());
-        let never = store.run("never").unwrap().unwrap();
+        let never = record(&store, "never").unwrap();
         assert_eq!((never.status, never.started_at_ms), (RunStatus::Missed, None));
     }
 
@@ -626,10 +665,10 @@ mod tests {
         }];
         let claims = store.claim_many(&batch).unwrap();
         assert_eq!(claims, [Claim::Taken, Claim::Claimed, Claim::Taken, Claim::Claimed]);
-        let x2 = store.run("x2").unwrap().unwrap();
+        let x2 = record(&store, "x2").unwrap();
         assert_eq!((x2.status, x2.reason.as_str()), (RunStatus::Missed, "missed:catchup-window"));
         assert_eq!((x2.started_at_ms, x2.finished_at_ms), (None, None));
-        assert_eq!(store.run("x4").unwrap().unwrap().status, RunStatus::Skipped);
+        assert_eq!(record(&store, "x4").unwrap().status, RunStatus::Skipped);
         assert_eq!(store.last_slot("a").unwrap(), Some(180_000));
         assert_eq!(store.claim_many(&[]).unwrap(), []);
     }
@@ -640,18 +679,19 @@ mod tests {
         let store = open(&db);
         assert_eq!(store.claim(&scheduled("r1", "a", 60_000, 1)).unwrap(), Claim::Claimed);
         assert!(store.finish("r1", &succeeded(60_010)).unwrap());
-        let run = store.run("r1").unwrap().unwrap();
+        let detail = store.run("r1").unwrap().unwrap();
+        assert_eq!((detail.output.as_str(), detail.logs_json.as_str()), ("done", LOGS));
+        let run = detail.record;
         assert_eq!(run.status, RunStatus::Succeeded);
-        assert_eq!((run.outcome.as_str(), run.output.as_str()), ("succeeded", "done"));
+        assert_eq!(run.outcome, "succeeded");
         assert_eq!(run.finished_at_ms, Some(60_010));
         assert_eq!(run.duration_ms, Some(1.5));
         assert_eq!(run.fuel_used, Some(u64::from(u32::MAX) + 7));
         assert_eq!(run.peak_memory, Some(65_536));
-        assert_eq!(run.logs_json, r#"[{"level":"info","message":"hi"}]"#);
         assert_eq!(run.net.map(|n| (n.requests, n.refused, n.bytes_in)), Some((3, 1, 42)));
         // A finished run stays as it ended.
         assert!(!store.finish("r1", &failed(60_020, Some(70_000))).unwrap());
-        assert_eq!(store.run("r1").unwrap().unwrap(), run);
+        assert_eq!(record(&store, "r1").unwrap(), run);
         // A slot recorded without a run, and an unknown run, have nothing to finish.
         let skipped = NewRun {
             status: RunStatus::Skipped,
@@ -661,7 +701,7 @@ mod tests {
         };
         assert_eq!(store.claim(&skipped).unwrap(), Claim::Claimed);
         assert!(!store.finish("r2", &succeeded(120_010)).unwrap());
-        assert_eq!(store.run("r2").unwrap().unwrap().status, RunStatus::Skipped);
+        assert_eq!(record(&store, "r2").unwrap().status, RunStatus::Skipped);
         assert!(!store.finish("nope", &succeeded(1)).unwrap());
     }
 
@@ -692,10 +732,10 @@ mod tests {
             assert_eq!(run.outcome, "interrupted");
             assert_eq!(run.finished_at_ms, Some(999_000));
             assert_eq!(run.retry_at_ms, Some(999_000));
-            assert_eq!(store.run(&run.run_id).unwrap().as_ref(), Some(run));
+            assert_eq!(record(&store, &run.run_id).as_ref(), Some(run));
         }
-        assert_eq!(store.run("d3").unwrap().unwrap().status, RunStatus::Succeeded);
-        assert_eq!(store.run("mine").unwrap().unwrap().status, RunStatus::Running);
+        assert_eq!(record(&store, "d3").unwrap().status, RunStatus::Succeeded);
+        assert_eq!(record(&store, "mine").unwrap().status, RunStatus::Running);
         // A recovered run is no longer running: a late finish from the dead owner is refused.
         assert!(!store.finish("d1", &succeeded(999_500)).unwrap());
         assert_eq!(store.recover_interrupted(HOST, 1_000_000).unwrap(), []);
@@ -873,8 +913,8 @@ mod tests {
             ("r1".to_owned(), failed(60_020, None)),
         ];
         assert_eq!(store.finish_many(&batch).unwrap(), [true, false, true, false]);
-        assert_eq!(store.run("r1").unwrap().unwrap().status, RunStatus::Succeeded);
-        let r2 = store.run("r2").unwrap().unwrap();
+        assert_eq!(record(&store, "r1").unwrap().status, RunStatus::Succeeded);
+        let r2 = record(&store, "r2").unwrap();
         assert_eq!((r2.status, r2.retry_at_ms), (RunStatus::Failed, Some(130_000)));
         assert!(store.finish_many(&[]).unwrap().is_empty());
     }
