@@ -59,7 +59,13 @@ fn raw(addr: &str, request: &str) -> std::io::Result<Reply> {
         })
         .unwrap_or_default();
     let body_json = serde_json::from_str(body).unwrap_or(Value::Null);
-    Ok(Reply { status, body: body_json, text: body.to_string(), content_type })
+    Ok(Reply {
+        status,
+        body: body_json,
+        text: body.to_string(),
+        content_type,
+        headers: Default::default(),
+    })
 }
 
 // ---- 6. idle and half-sent connections, and the connection cap ---------------------------
