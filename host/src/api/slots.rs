@@ -205,6 +205,8 @@ mod tests {
         let slots = Slots::new(3);
         let (a, b, c) = (slots.take().await, slots.take().await, slots.take().await);
         let _busy = a.slot().busy(); // the oldest, but busy
+        // Idle times count in ms: let c's come strictly after b's, or the two tie.
+        tokio::time::sleep(Duration::from_millis(5)).await;
         drop(c.slot().busy()); // idle again just now
         assert_eq!(slots.open(), 3);
         // The fourth waits until the longest idle one (b) has been asked to close and has.
