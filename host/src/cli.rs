@@ -110,6 +110,11 @@ pub struct ServeArgs {
     /// Bearer token every API call and the dashboard must present.
     #[arg(long, value_name = "TOKEN", env = "SANDCRON_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// A name the API answers to besides localhost, the loopback addresses and the address
+    /// a client connected to (repeatable). Requests naming any other host in `Host` get
+    /// 421, so that a web page cannot reach the API under a name it rebinds to this host.
+    #[arg(long, value_name = "NAME")]
+    pub api_host: Vec<crate::api::ApiHostName>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub runtime: RuntimeArgs,

@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::sync::{mpsc, watch};
 
-use crate::api::{self, ApiContext, ConnectionLimits};
+use crate::api::{self, ApiContext, ApiHostName, ConnectionLimits};
 use crate::config::{HostLimits, JobSpec, parse_manifest};
 use crate::metrics::Metrics;
 use crate::runtime::{Runtime, RuntimeConfig};
@@ -47,6 +47,8 @@ pub struct ServeConfig {
     pub token: Option<String>,
     /// The API's connection cap and idle timeout.
     pub api_limits: ConnectionLimits,
+    /// Names the API answers to besides localhost and its addresses.
+    pub api_hosts: Vec<ApiHostName>,
 }
 
 /// Loads a job the way the watched folder needs: manifest, capability checks, compilation.
@@ -219,6 +221,7 @@ pub async fn serve(
             scheduler: handle,
             metrics,
             token: config.token.clone(),
+            api_hosts: config.api_hosts.clone(),
         });
         tokio::spawn(api::serve(listener, context, limits, stopped(stop_rx.clone())))
     });

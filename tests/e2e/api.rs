@@ -170,7 +170,7 @@ fn pause_resume_and_the_overlap_policy_gate_manual_triggers() {
         "/v1/jobs/gated/trigger?force=true",
         None,
         None,
-        &[("Idempotency-Key", "forced-2")],
+        &[("Idempotency-Key", "forced-2"), ("Content-Type", "application/json")],
     );
     assert_eq!(forced.status, 202, "{forced:?}");
     let runs = wait_key(&site, "gated", "forced-2", 1);

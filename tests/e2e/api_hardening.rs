@@ -11,13 +11,15 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::api::assert_error;
 use crate::host::{Host, Site};
 use crate::http::{Reply, get};
-use crate::util::guest;
+use crate::util::{guest, sandcron};
 
 /// An hourly schedule whose next slot is far away: runs come from the API only.
 const MANUAL_ONLY: &str = "every = \"1h\"\nphase = \"1800s\"\n";
@@ -66,6 +68,147 @@ fn raw(addr: &str, request: &str) -> std::io::Result<Reply> {
         content_type,
         headers: Default::default(),
     })
+}
+
+/// [`raw`] that must get an answer.
+#[track_caller]
+fn send(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    let request = http(addr, method, path, headers, body);
+    raw(addr, &request).unwrap_or_else(|err| panic!("{method} {path} {headers:?}: {err}"))
+}
+
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+// ---- 5. cross-site requests and DNS rebinding -------------------------------------------
+
+#[test]
+fn cross_site_writes_are_refused_and_same_origin_json_still_works() {
+    let site = Site::new();
+    site.probe_job("probe", MANUAL_ONLY);
+    let host = site.start(&[]);
+    let base = host.api();
+    let addr = authority(&base);
+    let own = format!("http://{addr}");
+    let evil = ("Origin", "https://evil.example");
+
+    // The campaign's request: a page on another site posts a "simple" (no preflight) body.
+    let campaign = send(
+        addr,
+        "POST",
+        "/v1/jobs/probe/trigger",
+        &[("Content-Type", "text/plain;charset=UTF-8"), evil],
+        "{}",
+    );
+    assert!(matches!(campaign.status, 403 | 415), "a cross-site trigger ran: {campaign:?}");
+    assert!(campaign.body["code"].is_string() && campaign.body["details"].is_object());
+
+    // Each rule on its own. A write must say application/json, even with no body ...
+    let resume = "/v1/jobs/probe/resume";
+    let text_plain = send(addr, "POST", resume, &[("Content-Type", "text/plain")], "{}");
+    assert_error(&text_plain, 415, "unsupported_media_type");
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+    assert_error(&send(addr, "POST", resume, &[form], "a=1"), 415, "unsupported_media_type");
+    assert_error(&send(addr, "POST", resume, &[], ""), 415, "unsupported_media_type");
+    let lookalike = ("Content-Type", "application/jsonx");
+    assert_error(&send(addr, "POST", resume, &[lookalike], "{}"), 415, "unsupported_media_type");
+    // ... and an Origin, when there is one, must be the API's own.
+    assert_error(&send(addr, "POST", resume, &[JSON, evil], "{}"), 403, "cross_origin");
+    let null = ("Origin", "null");
+    assert_error(&send(addr, "POST", resume, &[JSON, null], "{}"), 403, "cross_origin");
+    let other_port = format!("http://{}:1", addr.split(':').next().unwrap());
+    let other_port = ("Origin", other_port.as_str());
+    assert_error(&send(addr, "POST", resume, &[JSON, other_port], "{}"), 403, "cross_origin");
+    // The dashboard's login form is a write too.
+    let login = send(addr, "POST", "/login", &[form, evil], "token=x");
+    assert_error(&login, 403, "cross_origin");
+
+    // What the API's own clients send still works: the dashboard (JSON, its own Origin),
+    // the CLI (JSON, no Origin), a charset parameter.
+    let dashboard = ("Origin", own.as_str());
+    assert_eq!(send(addr, "POST", resume, &[JSON, dashboard], "{}").status, 200);
+    assert_eq!(send(addr, "POST", resume, &[JSON], "").status, 200, "JSON with no body");
+    let charset = ("Content-Type", "Application/JSON; charset=utf-8");
+    assert_eq!(send(addr, "POST", resume, &[charset], "{}").status, 200);
+    assert_eq!(send(addr, "POST", "/login", &[form, dashboard], "token=x").status, 200);
+    // Reads need neither (a foreign page cannot read the answer without CORS headers).
+    assert_eq!(send(addr, "GET", "/v1/jobs", &[evil], "").status, 200);
+    let started = send(addr, "POST", "/v1/jobs/probe/trigger", &[JSON, dashboard], "{}");
+    assert_eq!(started.status, 202, "{started:?}");
+    site.wait_runs("probe", Duration::from_secs(20), |runs| {
+        runs.iter().any(|r| r["status"] == "succeeded")
+    });
+    let cli = Command::new(sandcron())
+        .args(["trigger", "probe", "--idempotency-key", "cli", "--api", &base])
+        .output()
+        .unwrap();
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+
+    let runs = site.wait_runs("probe", Duration::from_secs(20), |runs| {
+        runs.len() == 2 && runs.iter().all(|r| r["status"] == "succeeded")
+    });
+    assert_eq!(runs.len(), 2, "only the two accepted triggers ran: {runs:#?}");
+}
+
+#[test]
+fn rebinding_host_names_are_refused_and_loopback_names_still_work() {
+    let site = Site::new();
+    site.probe_job("probe", MANUAL_ONLY);
+    let host = site.start(&["--api-host", "sandcron.test"]);
+    let base = host.api();
+    let addr = authority(&base);
+    let port = addr.rsplit(':').next().unwrap();
+
+    // The campaign's request: a page on a name that now resolves to 127.0.0.1 reads runs.
+    let evil = "rebind.evil.example";
+    let rebound = send(addr, "GET", "/v1/runs", &[("Host", evil)], "");
+    assert_error(&rebound, 421, "host_not_allowed");
+    assert!(rebound.body["message"].as_str().unwrap().contains("--api-host"), "{rebound:?}");
+    assert_eq!(rebound.body["details"]["host"], evil);
+    let with_port = format!("{evil}:{port}");
+    for path in ["/v1/jobs", "/", "/assets/app.js", "/v1/openapi.json", "/metrics"] {
+        let reply = send(addr, "GET", path, &[("Host", &with_port)], "");
+        assert_error(&reply, 421, "host_not_allowed");
+    }
+    // Its writes fail on the Host too, even when the page's Origin matches it.
+    let origin = format!("http://{with_port}");
+    let write = send(
+        addr,
+        "POST",
+        "/v1/jobs/probe/trigger",
+        &[("Host", &with_port), ("Origin", &origin), JSON],
+        "{}",
+    );
+    assert_error(&write, 421, "host_not_allowed");
+    for near_miss in ["sandcron.test.evil.example", "localhost.evil.example", "127.0.0.1.nip.io"] {
+        let reply = send(addr, "GET", "/v1/jobs", &[("Host", near_miss)], "");
+        assert_error(&reply, 421, "host_not_allowed");
+    }
+
+    // Loopback names and addresses, and the configured name, are this host.
+    for good in [
+        addr.to_string(),
+        format!("localhost:{port}"),
+        "LocalHost".to_string(),
+        "127.8.9.10".to_string(),
+        format!("[::1]:{port}"),
+        format!("sandcron.test:{port}"),
+        "SANDCRON.TEST".to_string(),
+    ] {
+        let reply = send(addr, "GET", "/v1/runs", &[("Host", &good)], "");
+        assert_eq!(reply.status, 200, "Host {good}: {reply:?}");
+    }
+    let origin = format!("http://sandcron.test:{port}");
+    let host_header = format!("sandcron.test:{port}");
+    let headers = [("Host", host_header.as_str()), ("Origin", origin.as_str()), JSON];
+    assert_eq!(send(addr, "POST", "/v1/jobs/probe/resume", &headers, "{}").status, 200);
+
+    // Health probes answer whatever name the prober uses (a pod IP, a service name).
+    assert_eq!(send(addr, "GET", "/healthz", &[("Host", evil)], "").status, 200);
+    assert_eq!(send(addr, "GET", "/readyz", &[("Host", evil)], "").status, 200);
+
+    // The CLI verbs still reach it.
+    let cli = Command::new(sandcron()).args(["pause", "probe", "--api", &base]).output().unwrap();
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
 }
 
 // ---- 6. idle and half-sent connections, and the connection cap ---------------------------

@@ -178,9 +178,11 @@
   /** One API call; resolves to the JSON body, rejects with the API's error message. */
   async function api(method, path, body) {
     const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
-    if (body !== undefined) {
+    if (body !== undefined || method !== 'GET') {
+      // The API takes writes as JSON only, an empty one too: no other site's page can send
+      // that type without the API's consent.
       init.headers['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(body);
+      init.body = JSON.stringify(body === undefined ? {} : body);
     }
     let response;
     try {

@@ -112,11 +112,16 @@ pub async fn pause(
     summary(&context, &status).await
 }
 
-/// `POST /v1/jobs/{name}/resume`.
+/// `POST /v1/jobs/{name}/resume` with an empty body or `{}`.
 pub async fn resume(
     State(context): AppState,
     Path(name): Path<String>,
+    body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    let fields: serde_json::Map<String, Value> = json_body(&body)?;
+    if let Some(field) = fields.keys().next() {
+        return Err(ApiError::invalid("body", format!("resume takes no fields, not `{field}`")));
+    }
     let status = context.scheduler.resume(name).await?;
     summary(&context, &status).await
 }

@@ -4,6 +4,8 @@
 //! # Layout
 //! - `error`: the one error shape, and the layer that puts axum's own errors in it.
 //! - `auth`: the bearer token (O6), also accepted from the dashboard's session cookie.
+//! - `guard`: what a web page could forge (cross-site writes, DNS rebinding): `Host`,
+//!   `Origin` and content-type checks.
 //! - `input`: JSON bodies and query strings parsed into that error shape.
 //! - `jobs`, `runs`: the `/v1/` handlers.
 //! - `dashboard`: the static dashboard, embedded in the binary, and its login form.
@@ -17,6 +19,7 @@
 mod auth;
 mod dashboard;
 mod error;
+mod guard;
 mod input;
 mod jobs;
 mod runs;
@@ -37,6 +40,7 @@ use axum::routing::{get, post};
 use serde_json::json;
 
 pub use error::ApiError;
+pub use guard::ApiHostName;
 pub use server::{ConnectionLimits, connection_budget};
 
 use crate::metrics::Metrics;
@@ -57,32 +61,41 @@ pub struct ApiContext {
     pub metrics: Arc<Metrics>,
     /// The bearer token every request needs; `None` on a loopback bind without one.
     pub token: Option<String>,
+    /// Names the API answers to besides localhost and its addresses (`serve --api-host`).
+    pub api_hosts: Vec<ApiHostName>,
 }
 
 type AppState = State<Arc<ApiContext>>;
 
 /// Every route.
 pub fn router(context: Arc<ApiContext>) -> Router {
+    // Writes take JSON only (see `guard`); layered on the POST handlers alone, so that other
+    // methods still get 405.
+    let json = || middleware::from_fn(guard::json_writes);
     let v1 = Router::new()
         .route("/jobs", get(jobs::list))
         .route("/jobs/{name}", get(jobs::detail))
-        .route("/jobs/{name}/pause", post(jobs::pause))
-        .route("/jobs/{name}/resume", post(jobs::resume))
-        .route("/jobs/{name}/trigger", post(jobs::trigger))
-        .route("/jobs/{name}/backfill", post(jobs::backfill))
+        .route("/jobs/{name}/pause", post(jobs::pause).route_layer(json()))
+        .route("/jobs/{name}/resume", post(jobs::resume).route_layer(json()))
+        .route("/jobs/{name}/trigger", post(jobs::trigger).route_layer(json()))
+        .route("/jobs/{name}/backfill", post(jobs::backfill).route_layer(json()))
         .route("/runs", get(runs::list))
         .route("/runs/{run_id}", get(runs::detail));
     let protected = Router::new()
         .nest("/v1", v1)
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(context.clone(), auth::require_token));
-    Router::new()
+    let same_site = Router::new()
         .merge(protected)
         .merge(dashboard::routes())
         .route("/v1/openapi.json", get(openapi))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(context.clone(), guard::same_site));
+    // Health probes answer to any Host (see `guard`).
+    Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .fallback(not_found)
+        .merge(same_site)
         .layer(middleware::map_response(error::shape_errors))
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
         .with_state(context)

@@ -29,7 +29,7 @@ pub struct Slots {
     permits: Arc<Semaphore>,
     open: Mutex<HashMap<u64, Arc<Slot>>>,
     next_id: AtomicU64,
-    /// Where `Slot::idle_since_ms` counts from.
+    /// Where `Slot::idle_since_us` counts from.
     epoch: Instant,
 }
 
@@ -38,8 +38,8 @@ pub struct Slot {
     id: u64,
     /// Requests received whole whose response body is not written yet.
     busy: AtomicUsize,
-    /// Since when (ms after `Slots::epoch`) the connection has had nothing to do.
-    idle_since_ms: AtomicU64,
+    /// Since when (µs after `Slots::epoch`) the connection has had nothing to do.
+    idle_since_us: AtomicU64,
     /// Asks the connection's task to close it (if it is still idle when it looks).
     evict: Notify,
     epoch: Instant,
@@ -82,7 +82,7 @@ impl Slots {
         let slot = Arc::new(Slot {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             busy: AtomicUsize::new(0),
-            idle_since_ms: AtomicU64::new(0),
+            idle_since_us: AtomicU64::new(0),
             evict: Notify::new(),
             epoch: self.epoch,
         });
@@ -108,7 +108,7 @@ impl Slots {
         let longest = table
             .values()
             .filter(|slot| slot.is_idle())
-            .min_by_key(|slot| slot.idle_since_ms.load(Ordering::Relaxed));
+            .min_by_key(|slot| (slot.idle_since_us.load(Ordering::Relaxed), slot.id));
         if let Some(slot) = longest {
             slot.evict.notify_one();
         }
@@ -137,8 +137,8 @@ impl Slot {
     }
 
     fn mark_idle(&self) {
-        let now = self.epoch.elapsed().as_millis() as u64;
-        self.idle_since_ms.store(now, Ordering::Relaxed);
+        let now = self.epoch.elapsed().as_micros() as u64;
+        self.idle_since_us.store(now, Ordering::Relaxed);
     }
 }
 

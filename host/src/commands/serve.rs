@@ -37,6 +37,7 @@ pub fn main(args: ServeArgs) -> Exit {
         api: (!args.no_api).then_some(args.api),
         token: args.token.clone().filter(|t| !t.is_empty()),
         api_limits: ConnectionLimits { max_connections, idle_timeout: args.api_idle_timeout.0 },
+        api_hosts: args.api_host.clone(),
     };
     if config.api.is_some_and(|addr| crate::api::needs_token(&addr)) && config.token.is_none() {
         eprintln!(
