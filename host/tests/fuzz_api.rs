@@ -171,15 +171,21 @@ fn case() -> impl Strategy<Value = Case> {
 fn request(case: &Case) -> Option<Request<Body>> {
     let builder = match case {
         Case::Post { action, query, key, .. } => {
+            // As a same-site client sends it: the API refuses other hosts and content types
+            // before parsing (api/guard.rs), and this target is about the parsing.
             let mut b = Request::builder()
                 .method(Method::POST)
-                .uri(format!("/v1/jobs/demo/{action}?{query}"));
+                .uri(format!("/v1/jobs/demo/{action}?{query}"))
+                .header("host", "localhost")
+                .header("content-type", "application/json");
             if let Some(key) = key {
                 b = b.header("idempotency-key", key.as_slice());
             }
             b
         }
-        Case::Runs { query } => Request::builder().uri(format!("/v1/runs?{query}")),
+        Case::Runs { query } => {
+            Request::builder().uri(format!("/v1/runs?{query}")).header("host", "localhost")
+        }
     };
     let body = match case {
         Case::Post { body, .. } => Body::from(body.clone()),
@@ -196,8 +202,13 @@ fn fuzz_api() {
     let ledger = Arc::new(SqliteStore::open(&dir.join("store.db")).expect("a ledger"));
     // The receiver is dropped: every request that parses meets a stopped scheduler (503).
     let (scheduler, _) = control_channel();
-    let context =
-        Arc::new(ApiContext { ledger, scheduler, metrics: Arc::new(Metrics::new()), token: None });
+    let context = Arc::new(ApiContext {
+        ledger,
+        scheduler,
+        metrics: Arc::new(Metrics::new()),
+        token: None,
+        api_hosts: Vec::new(),
+    });
     let app = router(context);
     let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let tally = Tally::default();
