@@ -111,12 +111,17 @@ impl RunNet {
             },
             Target::Ip(_) => None,
         };
-        if let Target::Ip(ip) = target {
-            if let Err(reason) = rules::admit_address(&self.allowed, scheme, ip, port, None) {
-                self.refuse(&what, &reason);
-                return Err(Error::HttpRequestDenied);
-            }
-        }
+        // An IP literal is checked once, here; its label is kept for the metrics.
+        let ip_label = match target {
+            Target::Ip(ip) => match rules::admit_address(&self.allowed, scheme, ip, port, None) {
+                Ok(label) => Some(label),
+                Err(reason) => {
+                    self.refuse(&what, &reason);
+                    return Err(Error::HttpRequestDenied);
+                }
+            },
+            Target::Name(_) => None,
+        };
         let permit = match self.in_flight.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
@@ -138,9 +143,7 @@ impl RunNet {
         let connect_by = Instant::now() + connect_timeout;
         let (addresses, label) = match target {
             Target::Ip(ip) => {
-                let label = rules::admit_address(&self.allowed, scheme, ip, port, None)
-                    .unwrap_or_else(|_| ip.to_string());
-                (vec![SocketAddr::new(ip, port)], label)
+                (vec![SocketAddr::new(ip, port)], ip_label.expect("an IP literal has a label"))
             }
             Target::Name(name) => {
                 let grant = grant.expect("a name has a grant");
