@@ -138,7 +138,7 @@ struct Host {
     sched: tokio::runtime::Runtime,
     events: mpsc::Sender<JobEvent>,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), scheduler::SchedulerError>>>,
 }
 
 impl Host {
@@ -264,7 +264,7 @@ impl Host {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            self.sched.block_on(task).expect("scheduler task");
+            self.sched.block_on(task).expect("scheduler task").expect("the scheduler started");
         }
     }
 
@@ -823,12 +823,12 @@ fn bench_claim(i: u64, now: i64) -> NewRun {
         job,
         slot_ms: Some(slot_ms),
         attempt: 1,
-        trigger: "schedule".into(),
+        trigger: sandcron::job::TriggerKind::Schedule,
         version: "0".repeat(64),
         owner: format!("bench-{}", std::process::id()),
         scheduled_at_ms: slot_ms,
         status: RunStatus::Running,
-        reason: String::new(),
+        reason: None,
         started_at_ms: Some(now),
     }
 }
@@ -858,8 +858,7 @@ fn bench_job_row(run: &NewRun, now: i64) -> JobRow {
         schedule: "every 1s".into(),
         paused: false,
         pause_note: String::new(),
-        breaker: "closed".into(),
-        breaker_until_ms: None,
+        breaker: sandcron::words::BreakerState::Closed,
         consecutive_failures: 0,
         schedule_epoch_ms: now,
         updated_at_ms: now,
@@ -1145,7 +1144,11 @@ fn throughput_run(knobs: &Knobs, jobs: usize, jitter: &str, overlap: &str) -> Th
     let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
     for run in runs.iter().filter(|r| (t0..t1).contains(&r.scheduled_at_ms)) {
         let key = format!("{} {}", run.status, run.reason).trim().to_string();
-        let key = if run.trigger == "schedule" { key } else { format!("{key} [{}]", run.trigger) };
+        let key = if run.trigger == sandcron::job::TriggerKind::Schedule {
+            key
+        } else {
+            format!("{key} [{}]", run.trigger)
+        };
         *by_status.entry(key).or_default() += 1;
     }
     let mut lags: Vec<i64> = runs

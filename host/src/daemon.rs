@@ -20,7 +20,9 @@ use crate::api::{self, ApiContext, ApiHostName, ConnectionLimits};
 use crate::config::{HostLimits, JobSpec, parse_manifest};
 use crate::metrics::Metrics;
 use crate::runtime::{Runtime, RuntimeConfig};
-use crate::scheduler::{self, JobDef, JobEvent, SchedulerConfig, Services, SystemClock};
+use crate::scheduler::{
+    self, JobDef, JobEvent, SchedulerConfig, SchedulerError, Services, SystemClock,
+};
 use crate::store::{Ledger, SqliteStore, StateStore};
 use crate::watcher::{JobChange, JobLoader, Watcher};
 
@@ -155,7 +157,7 @@ pub async fn serve(
         .with_context(|| format!("cannot watch {}", config.jobs_dir.display()))?;
     let (events_tx, events_rx) = mpsc::channel(256);
     let mut initial_scan = watcher.initial_scan();
-    let bridge = tokio::spawn(async move {
+    let bridge = AbortOnDrop(tokio::spawn(async move {
         let mut scan_pending = true;
         loop {
             let change = tokio::select! {
@@ -185,7 +187,7 @@ pub async fn serve(
                 break;
             }
         }
-    });
+    }));
 
     let metrics = Arc::new(Metrics::new());
     let services = Arc::new(Services {
@@ -233,15 +235,43 @@ pub async fn serve(
     };
     let scheduling =
         scheduler::run(scheduler_config, services, events_rx, control_rx, stopped(stop_rx));
-    let signal = async {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-        std::future::pending::<()>().await
-    };
-    tokio::select! {
-        () = scheduling => {}
-        () = signal => {}
+    let outcome = run_until_stopped(scheduling, shutdown, &stop_tx, api_server).await;
+    drop(watcher);
+    drop(bridge);
+    match &outcome {
+        Ok(()) => tracing::info!("sandcron host stopped"),
+        Err(err) => tracing::error!("sandcron host stopped: {err}"),
     }
+    outcome.context("the scheduler could not run; the host stopped")
+}
+
+/// A task aborted when its handle goes, whichever way `serve` returns.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Drives the scheduler until `shutdown` resolves (then lets it wind down) or until it ends
+/// on its own (a start-up failure); either way the one stop signal then goes out and the
+/// API server is awaited, so no task outlives the host and a failure is never a hang.
+async fn run_until_stopped(
+    scheduling: impl Future<Output = Result<(), SchedulerError>>,
+    shutdown: impl Future<Output = ()>,
+    stop_tx: &watch::Sender<bool>,
+    api_server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+) -> Result<(), SchedulerError> {
+    tokio::pin!(scheduling);
+    let outcome = tokio::select! {
+        result = &mut scheduling => result,
+        () = shutdown => {
+            let _ = stop_tx.send(true);
+            scheduling.await
+        }
+    };
+    let _ = stop_tx.send(true);
     if let Some(server) = api_server {
         match server.await {
             Ok(Err(err)) => tracing::error!("API server failed: {err}"),
@@ -249,8 +279,79 @@ pub async fn serve(
             Ok(Ok(())) => {}
         }
     }
-    drop(watcher);
-    bridge.abort();
-    tracing::info!("sandcron host stopped");
-    Ok(())
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::TempDb;
+
+    /// A real API server on 127.0.0.1:0 that stops on `stop_tx`, and its address.
+    async fn api_on_loopback(
+        db: &TempDb,
+        stop_tx: &watch::Sender<bool>,
+    ) -> (SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>) {
+        let ledger = Arc::new(SqliteStore::open(&db.path).unwrap()) as Arc<dyn Ledger>;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (handle, _control) = scheduler::control_channel();
+        let context = Arc::new(ApiContext {
+            ledger,
+            scheduler: handle,
+            metrics: Arc::new(Metrics::new()),
+            token: None,
+            api_hosts: Vec::new(),
+        });
+        let mut stop = stop_tx.subscribe();
+        let stopped = async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        };
+        let server =
+            tokio::spawn(api::serve(listener, context, ConnectionLimits::default(), stopped));
+        tokio::net::TcpStream::connect(addr).await.expect("the API is up");
+        (addr, server)
+    }
+
+    /// Regression (issue 13): a scheduler that could not start its store writer or alarm
+    /// thread logged and returned, and `serve` then waited, API up, for a stop signal that
+    /// never came. Now the stop goes out, the API closes and the error comes back at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_scheduler_that_cannot_start_stops_the_api_and_fails_the_host() {
+        let db = TempDb::new("daemon-start-failure");
+        let (stop_tx, _stop_rx) = watch::channel(false);
+        let (addr, server) = api_on_loopback(&db, &stop_tx).await;
+        let forced = std::io::Error::other("forced by the test");
+        let failing = async { Err(SchedulerError::AlarmThread(forced)) };
+        let never = std::future::pending::<()>();
+        let ended = run_until_stopped(failing, never, &stop_tx, Some(server));
+        let outcome = tokio::time::timeout(Duration::from_secs(10), ended)
+            .await
+            .expect("the host returns instead of hanging");
+        let err = anyhow::Error::from(outcome.unwrap_err());
+        assert_eq!(
+            format!("{err:#}"),
+            "cannot start the scheduler's alarm thread: forced by the test"
+        );
+        assert!(*stop_tx.borrow(), "the stop signal went out");
+        let refused = tokio::net::TcpStream::connect(addr).await;
+        assert!(refused.is_err(), "the API stopped with the host");
+    }
+
+    /// The ordinary path: the shutdown future resolves, the scheduler hears the stop, winds
+    /// down and returns; the API is stopped and awaited.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_shutdown_stops_the_scheduler_and_the_api() {
+        let db = TempDb::new("daemon-shutdown");
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (addr, server) = api_on_loopback(&db, &stop_tx).await;
+        let scheduling = async move {
+            let mut stop = stop_rx;
+            stop.wait_for(|stopped| *stopped).await.expect("the stop signal went out");
+            Ok(())
+        };
+        let ended = run_until_stopped(scheduling, async {}, &stop_tx, Some(server));
+        tokio::time::timeout(Duration::from_secs(10), ended).await.unwrap().unwrap();
+        assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "the API stopped");
+    }
 }

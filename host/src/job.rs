@@ -33,6 +33,42 @@ pub enum TriggerKind {
     Backfill,
 }
 
+impl TriggerKind {
+    /// Every trigger, in declaration order.
+    pub const ALL: [TriggerKind; 5] = [
+        TriggerKind::Schedule,
+        TriggerKind::Manual,
+        TriggerKind::Retry,
+        TriggerKind::CatchUp,
+        TriggerKind::Backfill,
+    ];
+
+    /// The stored (and displayed) word, as in the WIT `trigger-kind`: "schedule", "catch-up", ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerKind::Schedule => "schedule",
+            TriggerKind::Manual => "manual",
+            TriggerKind::Retry => "retry",
+            TriggerKind::CatchUp => "catch-up",
+            TriggerKind::Backfill => "backfill",
+        }
+    }
+}
+
+impl std::fmt::Display for TriggerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for TriggerKind {
+    type Err = crate::words::UnknownWord;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        crate::words::parse_word(s, "trigger", &TriggerKind::ALL, TriggerKind::as_str)
+    }
+}
+
 /// Everything the runtime needs to know about one attempt, besides the job itself.
 #[derive(Clone, Debug)]
 pub struct RunRequest {
@@ -225,5 +261,16 @@ mod tests {
         assert_eq!(fatal.reason(), "fatal: no");
         assert!(!fatal.retryable());
         assert!(RunOutcome::Trap { message: "x".into() }.retryable());
+    }
+
+    #[test]
+    fn triggers_round_trip_and_match_their_json() {
+        for trigger in TriggerKind::ALL {
+            assert_eq!(trigger.as_str().parse::<TriggerKind>(), Ok(trigger));
+            let json = serde_json::to_string(&trigger).unwrap();
+            assert_eq!(json, format!("\"{trigger}\""));
+        }
+        let err = "cron".parse::<TriggerKind>().unwrap_err();
+        assert!(err.to_string().starts_with("unknown trigger \"cron\""), "{err}");
     }
 }

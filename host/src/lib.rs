@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`config`]: job manifests, validated once into [`config::JobSpec`].
 //! - [`job`]: domain types — run requests, outcomes and reports.
+//! - [`words`]: the words the API, CLI and store promise (slot and interrupt reasons,
+//!   breaker state) as enums, spelled and parsed in one place.
 //! - [`schedule`]: pure next-fire computation (cron, intervals, one-shots, zones, DST).
 //! - [`runtime`]: wasmtime set up once; jobs loaded per version; runs in fresh, limited stores.
 //! - [`scheduler`]: the timer queue, slot policies and dispatch onto the guest pool.
@@ -33,3 +35,4 @@ pub mod store;
 pub mod views;
 mod wasm_file;
 pub mod watcher;
+pub mod words;

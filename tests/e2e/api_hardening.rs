@@ -372,13 +372,13 @@ fn seed_runs(site: &Site, job: &str, count: usize, log_bytes: usize) {
             job: job.into(),
             slot_ms: None,
             attempt: 1,
-            trigger: "manual".into(),
+            trigger: sandcron::job::TriggerKind::Manual,
             idempotency_key: format!("seeded-{i:04}"),
             version: "seed".into(),
             owner: "seed".into(),
             scheduled_at_ms: at + i as i64,
             status: RunStatus::Running,
-            reason: String::new(),
+            reason: None,
             started_at_ms: Some(at + i as i64),
         })
         .collect();

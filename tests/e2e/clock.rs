@@ -71,7 +71,7 @@ fn clock_jumps_forward_and_back_without_losing_or_repeating_slots() {
         tick(1_000);
     }
     let _ = stop.send(());
-    host.block_on(scheduler).unwrap();
+    host.block_on(scheduler).unwrap().expect("the scheduler started");
 
     let mut runs = store
         .runs(&RunFilter { job: Some("jump".into()), limit: 1000, ..RunFilter::default() })
@@ -85,8 +85,11 @@ fn clock_jumps_forward_and_back_without_losing_or_repeating_slots() {
     }
     let first = (start / 1000 + 1) * 1000;
     assert_eq!(slots.first(), Some(&first));
-    let catch_ups: Vec<i64> =
-        runs.iter().filter(|r| r.trigger == "catch-up").map(|r| r.slot_ms.unwrap()).collect();
+    let catch_ups: Vec<i64> = runs
+        .iter()
+        .filter(|r| r.trigger == sandcron::job::TriggerKind::CatchUp)
+        .map(|r| r.slot_ms.unwrap())
+        .collect();
     assert_eq!(
         catch_ups,
         [first + 11_000],

@@ -77,7 +77,7 @@ impl From<ControlError> for ApiError {
             }
             ControlError::Overlap { job, reason } => {
                 Self::new(StatusCode::CONFLICT, "overlap", message)
-                    .with_details(json!({ "job": job, "reason": reason }))
+                    .with_details(json!({ "job": job, "reason": reason.as_str() }))
             }
             ControlError::BadRange(_) => {
                 Self::new(StatusCode::BAD_REQUEST, "invalid_range", message)

@@ -11,6 +11,7 @@ use crate::cli::JobsArgs;
 use crate::schedule::ScheduleSpec;
 use crate::store::Ledger;
 use crate::views::rfc3339;
+use crate::words::BreakerState;
 
 use super::Exit;
 use super::runs::open_store;
@@ -39,14 +40,13 @@ pub fn main(args: JobsArgs) -> Exit {
             let after =
                 now.max(DateTime::from_timestamp_millis(job.schedule_epoch_ms).unwrap_or(now));
             let next = schedule.as_ref().and_then(|s| s.next_after(after));
-            let state = match job.breaker.as_str() {
-                "open" => format!(
-                    "breaker open until {}",
-                    job.breaker_until_ms.map(rfc3339).unwrap_or_default()
-                ),
-                "half-open" => "breaker half-open".to_string(),
-                _ if job.paused => "paused".to_string(),
-                _ => "active".to_string(),
+            let state = match job.breaker {
+                BreakerState::Open { until_ms } => {
+                    format!("breaker open until {}", rfc3339(until_ms))
+                }
+                BreakerState::HalfOpen => "breaker half-open".to_string(),
+                BreakerState::Closed if job.paused => "paused".to_string(),
+                BreakerState::Closed => "active".to_string(),
             };
             let last = last.get(job.name.as_str());
             json!({
@@ -56,7 +56,7 @@ pub fn main(args: JobsArgs) -> Exit {
                 "timezone": schedule.as_ref().map(|s| s.timezone().name().to_string()),
                 "next_fire": next.map(|t| rfc3339(t.timestamp_millis())),
                 "state": state,
-                "breaker": job.breaker,
+                "breaker": job.breaker.as_str(),
                 "consecutive_failures": job.consecutive_failures,
                 "last_status": last.map(|r| r.status.as_str()),
                 "last_reason": last.map(|r| r.reason.clone()),

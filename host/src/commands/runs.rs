@@ -60,7 +60,7 @@ pub fn main(args: RunsArgs) -> Exit {
             rfc3339(when),
             run.attempt,
             run.status.as_str(),
-            run.trigger,
+            run.trigger.as_str(),
             duration,
             run.reason
         );

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::JobDef;
+use crate::words::{BreakerState, SlotReason};
 
 /// Most slots one backfill request may cover.
 pub const MAX_BACKFILL_SLOTS: usize = 1_000;
@@ -45,7 +46,7 @@ pub enum ControlError {
         /// The job.
         job: String,
         /// The policy's reason, e.g. `skipped:overlap`.
-        reason: String,
+        reason: SlotReason,
     },
     /// A backfill range that cannot be run.
     #[error("{0}")]
@@ -135,10 +136,8 @@ pub struct JobStatus {
     pub def: Arc<JobDef>,
     /// Paused by an operator, with their note.
     pub paused: Option<String>,
-    /// `closed`, `open` or `half-open`.
-    pub breaker: &'static str,
-    /// While open: until when (ms).
-    pub breaker_until_ms: Option<i64>,
+    /// The circuit breaker (while open, until when).
+    pub breaker: BreakerState,
     /// Failed slots in a row.
     pub consecutive_failures: u32,
     /// Runs in flight (including those waiting for a worker).

@@ -44,6 +44,17 @@ use crate::config::JobSpec;
 use crate::runtime::{LoadedJob, Runtime};
 use crate::store::{Ledger, StateStore};
 
+/// Why the scheduler could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    /// The store writer thread (`recorder.rs`) could not be started.
+    #[error("cannot start the store writer thread")]
+    StoreWriter(#[source] std::io::Error),
+    /// The alarm thread (`wake.rs`) could not be started.
+    #[error("cannot start the scheduler's alarm thread")]
+    AlarmThread(#[source] std::io::Error),
+}
+
 /// A loaded job version: its validated manifest and compiled code.
 pub struct JobDef {
     /// The manifest, validated.

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use crate::config::{BreakerPolicy, Misfire, Overlap, RetryPolicy};
+use crate::words::{BreakerState, SlotReason};
 
 /// What to do with slots that were passed over (host down, clock jumped forward).
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -38,7 +39,7 @@ pub(crate) enum OverlapDecision {
     /// Interrupt the running ones (after a grace period), then start.
     CancelOthers,
     /// Record it as skipped with this reason.
-    Skip(&'static str),
+    Skip(SlotReason),
 }
 
 /// Most slots `buffer-all` keeps waiting; beyond this they are skipped and counted.
@@ -58,14 +59,14 @@ pub(crate) fn decide_overlap(
         return OverlapDecision::Start;
     }
     match policy {
-        Overlap::Skip => OverlapDecision::Skip("skipped:overlap"),
+        Overlap::Skip => OverlapDecision::Skip(SlotReason::Overlap),
         Overlap::BufferOne if waiting == 0 => OverlapDecision::Buffer,
-        Overlap::BufferOne => OverlapDecision::Skip("skipped:overlap"),
+        Overlap::BufferOne => OverlapDecision::Skip(SlotReason::Overlap),
         Overlap::BufferAll if waiting < BUFFER_ALL_LIMIT => OverlapDecision::Buffer,
-        Overlap::BufferAll => OverlapDecision::Skip("skipped:buffer-full"),
+        Overlap::BufferAll => OverlapDecision::Skip(SlotReason::BufferFull),
         Overlap::CancelOther => OverlapDecision::CancelOthers,
         Overlap::Allow if running < max_concurrent as usize => OverlapDecision::Start,
-        Overlap::Allow => OverlapDecision::Skip("skipped:max-concurrent"),
+        Overlap::Allow => OverlapDecision::Skip(SlotReason::MaxConcurrent),
     }
 }
 
@@ -78,31 +79,6 @@ pub(crate) fn retry_delay(policy: &RetryPolicy, attempt: u32, unit: f64) -> Opti
     let doublings = attempt.saturating_sub(1).min(30);
     let base = policy.backoff.saturating_mul(1 << doublings).min(policy.max_backoff);
     Some(base.mul_f64(1.0 + policy.jitter * unit.clamp(0.0, 1.0)))
-}
-
-/// The breaker's state (M4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum BreakerState {
-    /// Slots run normally.
-    Closed,
-    /// Slots are skipped until the cooldown ends.
-    Open {
-        /// End of the cooldown, ms since the epoch.
-        until_ms: i64,
-    },
-    /// The next slot is a probe; its outcome decides.
-    HalfOpen,
-}
-
-impl BreakerState {
-    /// Stable word for the store, CLI and metrics.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            BreakerState::Closed => "closed",
-            BreakerState::Open { .. } => "open",
-            BreakerState::HalfOpen => "half-open",
-        }
-    }
 }
 
 /// Whether a slot may start under the breaker.
@@ -200,14 +176,14 @@ mod tests {
         use OverlapDecision::*;
         assert_eq!(decide_overlap(Overlap::Skip, 0, 0, 1), Start);
         assert_eq!(decide_overlap(Overlap::Skip, 0, 3, 1), Start, "draining the queue");
-        assert_eq!(decide_overlap(Overlap::Skip, 1, 0, 1), Skip("skipped:overlap"));
+        assert_eq!(decide_overlap(Overlap::Skip, 1, 0, 1), Skip(SlotReason::Overlap));
         assert_eq!(decide_overlap(Overlap::BufferOne, 1, 0, 1), Buffer);
-        assert_eq!(decide_overlap(Overlap::BufferOne, 1, 1, 1), Skip("skipped:overlap"));
+        assert_eq!(decide_overlap(Overlap::BufferOne, 1, 1, 1), Skip(SlotReason::Overlap));
         assert_eq!(decide_overlap(Overlap::BufferAll, 1, 99, 1), Buffer);
-        assert_eq!(decide_overlap(Overlap::BufferAll, 1, 100, 1), Skip("skipped:buffer-full"));
+        assert_eq!(decide_overlap(Overlap::BufferAll, 1, 100, 1), Skip(SlotReason::BufferFull));
         assert_eq!(decide_overlap(Overlap::CancelOther, 1, 0, 1), CancelOthers);
         assert_eq!(decide_overlap(Overlap::Allow, 2, 0, 3), Start);
-        assert_eq!(decide_overlap(Overlap::Allow, 3, 0, 3), Skip("skipped:max-concurrent"));
+        assert_eq!(decide_overlap(Overlap::Allow, 3, 0, 3), Skip(SlotReason::MaxConcurrent));
     }
 
     #[test]

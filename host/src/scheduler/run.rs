@@ -24,6 +24,7 @@ use super::wake::PreciseTimer;
 use super::{JobDef, Services};
 use crate::job::{RunOutcome, RunRequest, TriggerKind};
 use crate::store::{Claim, NewRun, RunFinish, RunStatus, StoreError};
+use crate::words::{InterruptReason, SlotReason};
 
 /// Why a run is being stopped from outside.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,7 +32,7 @@ pub(crate) struct Interrupt {
     /// How long the run may still take before it is dropped.
     pub(crate) grace: Duration,
     /// Recorded as the run's reason.
-    pub(crate) reason: &'static str,
+    pub(crate) reason: InterruptReason,
     /// Whether the slot should be retried (shutdown: yes; cancel-other: no).
     pub(crate) retry: bool,
 }
@@ -103,13 +104,13 @@ pub(crate) fn claim_row(
         job: def.spec.name.clone(),
         slot_ms,
         attempt,
-        trigger: trigger_word(trigger).to_string(),
+        trigger,
         idempotency_key: idempotency_key.to_string(),
         version: def.version.clone(),
         owner: owner.to_string(),
         scheduled_at_ms,
         status: RunStatus::Running,
-        reason: String::new(),
+        reason: None,
         // Provisional (so a running row shows roughly when it began, and a crash keeps
         // that): the finish records when, and whether, the guest really started.
         started_at_ms: Some(provisional_start_ms),
@@ -129,17 +130,6 @@ pub(crate) struct RunDone {
     /// The next attempt, when the retry policy wants one: (due ms, attempt, key, slot, scheduled).
     pub(crate) retry: Option<super::queue::RetryPlan>,
     pub(crate) retry_at_ms: Option<i64>,
-}
-
-/// Stable trigger words, as in the WIT `trigger-kind`.
-pub(crate) fn trigger_word(trigger: TriggerKind) -> &'static str {
-    match trigger {
-        TriggerKind::Schedule => "schedule",
-        TriggerKind::Manual => "manual",
-        TriggerKind::Retry => "retry",
-        TriggerKind::CatchUp => "catch-up",
-        TriggerKind::Backfill => "backfill",
-    }
 }
 
 pub(crate) fn new_run_id(owner: &str, run_key: u64, now_ms: i64) -> String {
@@ -225,7 +215,7 @@ pub(crate) async fn run_one(
                 claimed_ms,
             );
             if too_late {
-                (claim.status, claim.reason) = (RunStatus::Missed, "missed:deadline".into());
+                (claim.status, claim.reason) = (RunStatus::Missed, Some(SlotReason::Deadline));
                 claim.started_at_ms = None;
             }
             // Claim first, then wait for a worker: claims from every due slot queue up at the
@@ -304,14 +294,14 @@ pub(crate) async fn run_one(
         report.taken = true; // nothing ran: no retry, no breaker verdict
         let finish = RunFinish {
             status: RunStatus::Missed,
-            reason: "missed:deadline".into(),
+            reason: SlotReason::Deadline.as_str().into(),
             outcome: "missed".into(),
             ..empty_finish(started_ms)
         };
         return record(recorder, run_id, finish, report, &order, done);
     }
     let lag_ms = (started_us - order.scheduled_at_ms * 1000) as f64 / 1e3;
-    tracing::info!(slot = ?order.slot_ms, attempt = order.attempt, trigger = trigger_word(order.trigger), lag_ms, "run started");
+    tracing::info!(slot = ?order.slot_ms, attempt = order.attempt, trigger = order.trigger.as_str(), lag_ms, "run started");
     services.metrics.run_started(&job, (order.trigger == TriggerKind::Schedule).then_some(lag_ms));
 
     let request = RunRequest {
@@ -402,7 +392,7 @@ fn interrupted_finish(
 ) -> RunFinish {
     RunFinish {
         status: RunStatus::Interrupted,
-        reason: interrupt.reason.to_string(),
+        reason: interrupt.reason.as_str().to_string(),
         outcome: "interrupted".into(),
         duration_ms: started_ms.map_or(0.0, |started| (now_ms - started) as f64),
         retry_at_ms,

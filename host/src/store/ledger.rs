@@ -17,7 +17,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
-use crate::job::NetCounts;
+use crate::job::{NetCounts, TriggerKind};
+use crate::words::{BreakerState, SlotReason};
 
 /// Where a run, or a slot recorded without a run, stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -97,8 +98,8 @@ pub struct NewRun {
     pub slot_ms: Option<i64>,
     /// 1-based; a retry claims the same slot with the next attempt.
     pub attempt: u32,
-    /// "schedule", "manual", "retry" or "catch-up".
-    pub trigger: String,
+    /// Why it was started.
+    pub trigger: TriggerKind,
     /// Stable across the attempts of one slot (or one manual trigger).
     pub idempotency_key: String,
     /// The job version (content hash) this attempt runs.
@@ -111,9 +112,9 @@ pub struct NewRun {
     /// [`RunStatus::Running`] for a real start; [`RunStatus::Skipped`] or
     /// [`RunStatus::Missed`] to record a slot without running it.
     pub status: RunStatus,
-    /// Why, for skipped or missed slots: "skipped:overlap", "missed:deadline", ...; empty
-    /// for a running claim.
-    pub reason: String,
+    /// Why, for skipped or missed slots (`reason.status()` is `status`); `None` for a
+    /// running claim.
+    pub reason: Option<SlotReason>,
     /// The actual start; `None` for a slot recorded without a run.
     pub started_at_ms: Option<i64>,
 }
@@ -182,8 +183,8 @@ pub struct RunRecord {
     pub reason: String,
     /// The runtime's outcome kind; empty until the run finishes.
     pub outcome: String,
-    /// "schedule", "manual", "retry" or "catch-up".
-    pub trigger: String,
+    /// Why it was started.
+    pub trigger: TriggerKind,
     /// The job version (content hash) it ran.
     pub version: String,
     /// Stable across the attempts of one slot.
@@ -268,10 +269,9 @@ pub struct JobRow {
     pub paused: bool,
     /// The operator's note on pause or resume.
     pub pause_note: String,
-    /// "closed", "open" or "half-open" (M4).
-    pub breaker: String,
-    /// When an open breaker lets a half-open probe through.
-    pub breaker_until_ms: Option<i64>,
+    /// The circuit breaker (M4); while open, when it lets a half-open probe through
+    /// (stored as the `breaker` word and `breaker_until_ms`).
+    pub breaker: BreakerState,
     /// Failed slots in a row, for the breaker.
     pub consecutive_failures: u32,
     /// Slots at or before this instant are never fired: set when the job is added or its

@@ -14,6 +14,8 @@ use super::{
     Claim, JobRow, Ledger, NewRun, RunDetail, RunFilter, RunFinish, RunRecord, RunStatus,
     SqliteStore, StoreError,
 };
+use crate::job::TriggerKind;
+use crate::words::{BreakerState, InterruptReason, SlotReason};
 
 /// The `runs` columns in [`run_record`]'s order: every one but the captured text, which
 /// can be megabytes per row and is read only where it is shown ([`RUN_TEXT`]).
@@ -42,7 +44,7 @@ const CLAIM: &str = "INSERT INTO runs (run_id, job, slot_ms, attempt, status, re
      ON CONFLICT (job, slot_ms, attempt) WHERE slot_ms IS NOT NULL DO NOTHING \
      ON CONFLICT (job, idempotency_key, attempt) WHERE slot_ms IS NULL DO NOTHING";
 
-const INTERRUPTED_REASON: &str = "interrupted: host stopped while running";
+const INTERRUPTED_REASON: &str = InterruptReason::HostStopped.as_str();
 
 fn query_err(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
     move |source| StoreError::Query { operation, source }
@@ -55,6 +57,18 @@ impl ToSql for RunStatus {
 }
 
 impl FromSql for RunStatus {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        value.as_str()?.parse().map_err(|e| FromSqlError::Other(Box::new(e)))
+    }
+}
+
+impl ToSql for TriggerKind {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(ValueRef::Text(self.as_str().as_bytes())))
+    }
+}
+
+impl FromSql for TriggerKind {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
         value.as_str()?.parse().map_err(|e| FromSqlError::Other(Box::new(e)))
     }
@@ -147,8 +161,15 @@ fn job_row(row: &Row<'_>) -> rusqlite::Result<JobRow> {
         schedule: row.get(2)?,
         paused: row.get(3)?,
         pause_note: row.get(4)?,
-        breaker: row.get(5)?,
-        breaker_until_ms: row.get(6)?,
+        breaker: BreakerState::from_stored(row.get_ref(5)?.as_str()?, row.get(6)?).map_err(
+            |err| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    5,
+                    rusqlite::types::Type::Text,
+                    Box::new(err),
+                )
+            },
+        )?,
         consecutive_failures: row.get(7)?,
         schedule_epoch_ms: row.get(8)?,
         updated_at_ms: row.get(9)?,
@@ -167,7 +188,7 @@ fn insert_claim(conn: &Connection, run: &NewRun) -> rusqlite::Result<Claim> {
         run.slot_ms,
         run.attempt,
         run.status,
-        run.reason,
+        run.reason.map_or("", SlotReason::as_str),
         run.trigger,
         run.version,
         run.idempotency_key,
@@ -393,8 +414,8 @@ impl Ledger for SqliteStore {
                 job.schedule,
                 job.paused,
                 job.pause_note,
-                job.breaker,
-                job.breaker_until_ms,
+                job.breaker.as_str(),
+                job.breaker.until_ms(),
                 job.consecutive_failures,
                 job.schedule_epoch_ms,
                 job.updated_at_ms,
@@ -470,13 +491,13 @@ mod tests {
             job: job.to_owned(),
             slot_ms: Some(slot_ms),
             attempt,
-            trigger: if attempt == 1 { "schedule" } else { "retry" }.to_owned(),
+            trigger: if attempt == 1 { TriggerKind::Schedule } else { TriggerKind::Retry },
             idempotency_key: format!("{job}@{slot_ms}"),
             version: "v1".to_owned(),
             owner: HOST.to_owned(),
             scheduled_at_ms: slot_ms,
             status: RunStatus::Running,
-            reason: String::new(),
+            reason: None,
             started_at_ms: Some(slot_ms + 3),
         }
     }
@@ -484,7 +505,7 @@ mod tests {
     fn manual(run_id: &str, job: &str, key: &str, attempt: u32) -> NewRun {
         NewRun {
             slot_ms: None,
-            trigger: "manual".to_owned(),
+            trigger: TriggerKind::Manual,
             idempotency_key: key.to_owned(),
             ..scheduled(run_id, job, 5_000, attempt)
         }
@@ -587,7 +608,7 @@ mod tests {
         // Missed its deadline while waiting for a worker: it never started.
         let missed = RunFinish {
             status: RunStatus::Missed,
-            reason: "missed:deadline".into(),
+            reason: SlotReason::Deadline.as_str().into(),
             started_at_ms: None,
             ..failed(121_000, None)
         };
@@ -653,20 +674,20 @@ mod tests {
         assert_eq!(store.claim(&scheduled("r1", "a", 60_000, 1)).unwrap(), Claim::Claimed);
         let missed = |run_id: &str, slot_ms| NewRun {
             status: RunStatus::Missed,
-            reason: "missed:catchup-window".to_owned(),
+            reason: Some(SlotReason::Misfire),
             started_at_ms: None,
             ..scheduled(run_id, "a", slot_ms, 1)
         };
         let batch = [missed("x1", 60_000), missed("x2", 120_000), missed("x3", 120_000), {
             let mut skipped = missed("x4", 180_000);
             skipped.status = RunStatus::Skipped;
-            skipped.reason = "skipped:overlap".to_owned();
+            skipped.reason = Some(SlotReason::Overlap);
             skipped
         }];
         let claims = store.claim_many(&batch).unwrap();
         assert_eq!(claims, [Claim::Taken, Claim::Claimed, Claim::Taken, Claim::Claimed]);
         let x2 = record(&store, "x2").unwrap();
-        assert_eq!((x2.status, x2.reason.as_str()), (RunStatus::Missed, "missed:catchup-window"));
+        assert_eq!((x2.status, x2.reason.as_str()), (RunStatus::Missed, "missed:misfire"));
         assert_eq!((x2.started_at_ms, x2.finished_at_ms), (None, None));
         assert_eq!(record(&store, "x4").unwrap().status, RunStatus::Skipped);
         assert_eq!(store.last_slot("a").unwrap(), Some(180_000));
@@ -695,7 +716,7 @@ mod tests {
         // A slot recorded without a run, and an unknown run, have nothing to finish.
         let skipped = NewRun {
             status: RunStatus::Skipped,
-            reason: "skipped:overlap".to_owned(),
+            reason: Some(SlotReason::Overlap),
             started_at_ms: None,
             ..scheduled("r2", "a", 120_000, 1)
         };
@@ -863,8 +884,7 @@ mod tests {
             schedule: "0 3 * * *".to_owned(),
             paused: false,
             pause_note: String::new(),
-            breaker: "closed".to_owned(),
-            breaker_until_ms: None,
+            breaker: BreakerState::Closed,
             consecutive_failures: 0,
             schedule_epoch_ms: 1_000,
             updated_at_ms: 1_000,
@@ -874,8 +894,7 @@ mod tests {
         store.upsert_job(&JobRow { name: "alpha".to_owned(), ..job.clone() }).unwrap();
         job.paused = true;
         job.pause_note = "disk swap".to_owned();
-        job.breaker = "open".to_owned();
-        job.breaker_until_ms = Some(9_000);
+        job.breaker = BreakerState::Open { until_ms: 9_000 };
         job.consecutive_failures = 3;
         job.updated_at_ms = 2_000;
         store.upsert_job(&job).unwrap();

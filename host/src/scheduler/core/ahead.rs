@@ -35,11 +35,12 @@ use tokio::sync::mpsc;
 
 use super::{JobEntry, Scheduler, Waiting, slot_key, to_utc};
 use crate::job::TriggerKind;
-use crate::scheduler::policy::BreakerState;
 use crate::scheduler::queue::Due;
 use crate::scheduler::recorder::Recorder;
 use crate::scheduler::run::{ClaimAhead, claim_row, empty_finish, new_run_id};
-use crate::store::{RunFinish, RunStatus};
+use crate::store::RunFinish;
+use crate::words::BreakerState;
+use crate::words::SlotReason;
 
 /// How long before its fire time a claimed slot's run is dispatched, to wait for the
 /// instant on the guest pool: the scheduler loop, busy or woken late by a few ms now and
@@ -191,8 +192,7 @@ impl Scheduler {
         &mut self,
         name: &str,
         slots: &[i64],
-        status: RunStatus,
-        reason: &str,
+        reason: SlotReason,
     ) -> Vec<i64> {
         let now = self.now();
         let Some(entry) = self.jobs.get_mut(name) else { return slots.to_vec() };
@@ -203,9 +203,10 @@ impl Scheduler {
             return slots.to_vec();
         }
         let ahead = entry.claimed_ahead.take().expect("checked above");
+        let status = reason.status();
         let finish = RunFinish {
             status,
-            reason: reason.to_string(),
+            reason: reason.as_str().to_string(),
             outcome: status.as_str().to_string(),
             ..empty_finish(now)
         };

@@ -14,9 +14,10 @@ use crate::scheduler::control::{
     BackfillPlan, Control, ControlError, JobStatus, MAX_BACKFILL_SLOTS, MAX_PENDING_HOST,
     MAX_PENDING_PER_JOB, StatusReport, TriggerRequest,
 };
-use crate::scheduler::policy::{BreakerState, OverlapDecision, decide_overlap};
+use crate::scheduler::policy::{OverlapDecision, decide_overlap};
 use crate::scheduler::queue::Due;
 use crate::store::RunStatus;
+use crate::words::InterruptReason;
 
 /// While a job's run is in flight, a due backfill slot waits this long and checks again.
 const BACKFILL_RECHECK_MS: i64 = 200;
@@ -70,15 +71,10 @@ impl Scheduler {
                 next_fires_ms.push(slot_ms + self.jitter_ms(entry, slot_ms));
             }
         }
-        let (breaker_until_ms, breaker) = match entry.breaker.state {
-            BreakerState::Open { until_ms } => (Some(until_ms), "open"),
-            state => (None, state.as_str()),
-        };
         let status = JobStatus {
             def: entry.def.clone(),
             paused: entry.paused.clone(),
-            breaker,
-            breaker_until_ms,
+            breaker: entry.breaker.state,
             consecutive_failures: entry.breaker.consecutive_failures,
             running: entry.running.len(),
             waiting: entry.waiting.len(),
@@ -158,7 +154,7 @@ impl Scheduler {
         match decision {
             OverlapDecision::Skip(reason) => {
                 if let Some(reply) = manual.reply {
-                    let _ = reply.send(Err(ControlError::Overlap { job, reason: reason.into() }));
+                    let _ = reply.send(Err(ControlError::Overlap { job, reason }));
                 }
             }
             OverlapDecision::Buffer => {
@@ -172,8 +168,7 @@ impl Scheduler {
             }
             OverlapDecision::Start | OverlapDecision::CancelOthers => {
                 if decision == OverlapDecision::CancelOthers {
-                    let reason = "interrupted: cancelled by a newer run (overlap = cancel-other)";
-                    entry.cancel_running(self.config.grace, reason);
+                    entry.cancel_running(self.config.grace, InterruptReason::CancelledByRun);
                 }
                 self.dispatch_manual(&job, manual, now);
             }

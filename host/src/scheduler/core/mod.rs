@@ -16,20 +16,17 @@ use tracing::Instrument;
 
 use super::clock::MAX_SLEEP;
 use super::control::{ControlError, ControlReceiver, Triggered};
-use super::policy::{
-    Admission, Breaker, BreakerState, OverlapDecision, decide_overlap, plan_misfire,
-};
+use super::policy::{Admission, Breaker, OverlapDecision, decide_overlap, plan_misfire};
 use super::queue::{Due, RetryPlan, TimerQueue};
 use super::recorder::Recorder;
-use super::run::{
-    ClaimAhead, Interrupt, RunDone, RunOrder, StartAt, run_one, run_span, trigger_word,
-};
+use super::run::{ClaimAhead, Interrupt, RunDone, RunOrder, StartAt, run_one, run_span};
 use super::wake::PreciseTimer;
-use super::{JobDef, JobEvent, SchedulerConfig, Services};
+use super::{JobDef, JobEvent, SchedulerConfig, SchedulerError, Services};
 use crate::config::Overlap;
 use crate::job::TriggerKind;
 use crate::schedule::jitter_delay;
-use crate::store::{JobRow, NewRun, RunStatus};
+use crate::store::{JobRow, NewRun};
+use crate::words::{BreakerState, InterruptReason, SlotReason};
 
 /// Slots due more than this before the host started were passed over by downtime.
 const ON_TIME_SLACK_MS: i64 = 1_000;
@@ -98,7 +95,7 @@ struct JobEntry {
 
 impl JobEntry {
     /// overlap = cancel-other: every run in flight stops after `grace`, not retried.
-    fn cancel_running(&self, grace: Duration, reason: &'static str) {
+    fn cancel_running(&self, grace: Duration, reason: InterruptReason) {
         let interrupt = Interrupt { grace, reason, retry: false };
         for cancel in self.running.values() {
             let _ = cancel.send(Some(interrupt.clone()));
@@ -140,24 +137,12 @@ pub async fn run(
     mut events: mpsc::Receiver<JobEvent>,
     control: ControlReceiver,
     shutdown: impl Future<Output = ()>,
-) {
+) -> Result<(), SchedulerError> {
     let mut control = control.0;
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let started_ms = services.clock.now_ms();
-    let recorder = match Recorder::start(services.ledger.clone()) {
-        Ok(recorder) => recorder,
-        Err(err) => {
-            tracing::error!("cannot start the store writer thread: {err}; not scheduling");
-            return;
-        }
-    };
-    let timer = match PreciseTimer::start() {
-        Ok(timer) => Arc::new(timer),
-        Err(err) => {
-            tracing::error!("cannot start the scheduler's alarm thread: {err}; not scheduling");
-            return;
-        }
-    };
+    let recorder = Recorder::start(services.ledger.clone()).map_err(SchedulerError::StoreWriter)?;
+    let timer = Arc::new(PreciseTimer::start().map_err(SchedulerError::AlarmThread)?);
     let mut scheduler = Scheduler {
         workers: Arc::new(Semaphore::new(config.workers.max(1))),
         config,
@@ -229,6 +214,7 @@ pub async fn run(
         }
     }
     scheduler.shut_down(&mut done_rx).await;
+    Ok(())
 }
 
 impl Scheduler {
@@ -461,7 +447,7 @@ impl Scheduler {
             }
             let plan = plan_misfire(&in_window, timing.misfire, timing.max_catchup);
             tracing::warn!(job = %name, missed = passed_over.len(), catch_up = plan.run.len(), "slots were passed over (host down or clock jump)");
-            self.record_slots(name, &plan.missed, RunStatus::Missed, "missed:misfire");
+            self.record_slots(name, &plan.missed, SlotReason::Misfire);
             // Catch-ups run one after another, oldest first, then the on-time slot: they
             // wait in the job's queue instead of overlapping (and skipping) each other.
             if let Some(entry) = self.jobs.get_mut(name) {
@@ -503,7 +489,7 @@ impl Scheduler {
         let timing = &entry.def.spec.timing;
         if let Some(deadline) = timing.starting_deadline {
             if now - fire_ms > deadline.as_millis() as i64 {
-                self.record_slots(name, &[slot_ms], RunStatus::Missed, "missed:deadline");
+                self.record_slots(name, &[slot_ms], SlotReason::Deadline);
                 return;
             }
         }
@@ -515,7 +501,7 @@ impl Scheduler {
         );
         match decision {
             OverlapDecision::Skip(reason) => {
-                return self.record_slots(name, &[slot_ms], RunStatus::Skipped, reason);
+                return self.record_slots(name, &[slot_ms], reason);
             }
             OverlapDecision::Buffer => {
                 self.services.metrics.queue_change(1);
@@ -525,17 +511,11 @@ impl Scheduler {
         }
         let admission = entry.breaker.admit(now);
         if decision == OverlapDecision::CancelOthers && admission != Admission::Reject {
-            let reason = "interrupted: cancelled by a newer slot (overlap = cancel-other)";
-            entry.cancel_running(self.config.grace, reason);
+            entry.cancel_running(self.config.grace, InterruptReason::CancelledBySlot);
         }
         match admission {
             Admission::Reject => {
-                return self.record_slots(
-                    name,
-                    &[slot_ms],
-                    RunStatus::Skipped,
-                    "skipped:breaker-open",
-                );
+                return self.record_slots(name, &[slot_ms], SlotReason::BreakerOpen);
             }
             Admission::Probe => {
                 tracing::info!(job = %name, "breaker half-open: this slot is the probe");
@@ -712,12 +692,13 @@ impl Scheduler {
     }
 
     /// Records slots that do not run (skipped, missed) in one transaction.
-    fn record_slots(&mut self, name: &str, slots: &[i64], status: RunStatus, reason: &'static str) {
+    fn record_slots(&mut self, name: &str, slots: &[i64], reason: SlotReason) {
         if slots.is_empty() {
             return;
         }
-        self.services.metrics.slots_not_run(name, reason, slots.len());
-        let unclaimed = self.settle_claimed_slot(name, slots, status, reason);
+        self.services.metrics.slots_not_run(name, reason.as_str(), slots.len());
+        let unclaimed = self.settle_claimed_slot(name, slots, reason);
+        let status = reason.status();
         let Some(entry) = self.jobs.get(name) else { return };
         let now = self.now();
         // Scheduled for the slot's fire time (its instant plus its jitter), as a run is.
@@ -732,23 +713,23 @@ impl Scheduler {
                     job: name.to_string(),
                     slot_ms: Some(slot),
                     attempt: 1,
-                    trigger: trigger_word(TriggerKind::Schedule).to_string(),
+                    trigger: TriggerKind::Schedule,
                     idempotency_key: slot_key(name, slot),
                     version: entry.def.version.clone(),
                     owner: self.services.owner.to_string(),
                     scheduled_at_ms: fire_ms,
                     status,
-                    reason: reason.to_string(),
+                    reason: Some(reason),
                     started_at_ms: None,
                 }
             })
             .collect();
         if rows.is_empty() {
-            return tracing::info!(job = %name, reason, "slot recorded without running");
+            return tracing::info!(job = %name, %reason, "slot recorded without running");
         }
         match self.services.ledger.claim_many(&rows) {
             Ok(_) => {
-                tracing::info!(job = %name, count = slots.len(), reason, "slots recorded without running")
+                tracing::info!(job = %name, count = slots.len(), %reason, "slots recorded without running")
             }
             Err(err) => tracing::error!(job = %name, "cannot record {reason} slots: {err}"),
         }
@@ -756,18 +737,13 @@ impl Scheduler {
 
     fn persist_job(&self, name: &str) {
         let Some(entry) = self.jobs.get(name) else { return };
-        let (breaker, until) = match entry.breaker.state {
-            BreakerState::Open { until_ms } => ("open", Some(until_ms)),
-            other => (other.as_str(), None),
-        };
         let row = JobRow {
             name: name.to_string(),
             version: entry.def.version.clone(),
             schedule: entry.schedule_record.clone(),
             paused: entry.paused.is_some(),
             pause_note: entry.paused.clone().unwrap_or_default(),
-            breaker: breaker.to_string(),
-            breaker_until_ms: until,
+            breaker: entry.breaker.state,
             consecutive_failures: entry.breaker.consecutive_failures,
             schedule_epoch_ms: entry.schedule_epoch_ms,
             updated_at_ms: self.now(),
@@ -793,11 +769,8 @@ impl Scheduler {
                 _ => break,
             }
         }
-        let interrupt = Interrupt {
-            grace: Duration::ZERO,
-            reason: "interrupted: host shut down before the run finished",
-            retry: true,
-        };
+        let interrupt =
+            Interrupt { grace: Duration::ZERO, reason: InterruptReason::ShutDown, retry: true };
         for entry in self.jobs.values() {
             for cancel in entry.running.values() {
                 let _ = cancel.send(Some(interrupt.clone()));
@@ -821,10 +794,5 @@ impl Scheduler {
 }
 
 fn restore_breaker(row: &JobRow) -> Breaker {
-    let state = match (row.breaker.as_str(), row.breaker_until_ms) {
-        ("open", Some(until_ms)) => BreakerState::Open { until_ms },
-        ("half-open", _) => BreakerState::HalfOpen,
-        _ => BreakerState::Closed,
-    };
-    Breaker { state, consecutive_failures: row.consecutive_failures }
+    Breaker { state: row.breaker, consecutive_failures: row.consecutive_failures }
 }
