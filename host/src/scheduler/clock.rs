@@ -56,3 +56,63 @@ impl Clock for ManualClock {
         self.0.load(Ordering::SeqCst)
     }
 }
+
+/// The wall clock moving this much more (or less) than the monotonic clock between two
+/// readings is a jump (NTP step, suspend, an operator setting the time).
+pub(crate) const JUMP_THRESHOLD_MS: i64 = 1_000;
+
+/// What the wall clock did between two readings, beyond what the monotonic clock did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Jump {
+    /// Nothing past [`JUMP_THRESHOLD_MS`].
+    None,
+    /// Forward by this many ms: the slots it skipped go through the misfire policy (S2).
+    Forward(i64),
+    /// Back by this many ms (negative): slots already claimed do not run again.
+    Back(i64),
+}
+
+/// Tells a wall-clock jump from time passing, by comparing it with the monotonic clock.
+pub(crate) struct JumpDetector {
+    last_wall_ms: i64,
+    last_mono: std::time::Instant,
+}
+
+impl JumpDetector {
+    pub(crate) fn new(wall_ms: i64, mono: std::time::Instant) -> Self {
+        JumpDetector { last_wall_ms: wall_ms, last_mono: mono }
+    }
+
+    /// The jump between the previous reading and this one.
+    pub(crate) fn observe(&mut self, wall_ms: i64, mono: std::time::Instant) -> Jump {
+        let passed = mono.saturating_duration_since(self.last_mono).as_millis() as i64;
+        let drift = (wall_ms - self.last_wall_ms) - passed;
+        (self.last_wall_ms, self.last_mono) = (wall_ms, mono);
+        match drift {
+            d if d > JUMP_THRESHOLD_MS => Jump::Forward(d),
+            d if d < -JUMP_THRESHOLD_MS => Jump::Back(d),
+            _ => Jump::None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jumps_are_wall_time_beyond_monotonic_time() {
+        let start = std::time::Instant::now();
+        let mut jumps = JumpDetector::new(100_000, start);
+        let mono = |ms| start + Duration::from_millis(ms);
+        assert_eq!(jumps.observe(101_000, mono(1_000)), Jump::None, "time passing");
+        assert_eq!(jumps.observe(101_900, mono(1_000)), Jump::None, "within the threshold");
+        assert_eq!(jumps.observe(161_900, mono(2_000)), Jump::Forward(59_000));
+        assert_eq!(jumps.observe(151_900, mono(2_000)), Jump::Back(-10_000));
+        assert_eq!(
+            jumps.observe(152_900, mono(3_000)),
+            Jump::None,
+            "measured from the last reading"
+        );
+    }
+}

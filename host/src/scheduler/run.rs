@@ -37,15 +37,53 @@ pub(crate) struct Interrupt {
     pub(crate) retry: bool,
 }
 
+/// Which attempt of which slot (or manual trigger) a run is: what its claim row names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct AttemptOf {
+    /// The slot's nominal instant; `None` for a manual run.
+    pub(crate) slot_ms: Option<i64>,
+    /// When it is due: the slot's fire time (jitter included), or the request time.
+    pub(crate) scheduled_at_ms: i64,
+    /// 1-based.
+    pub(crate) attempt: u32,
+    pub(crate) trigger: TriggerKind,
+    /// Stable across the attempts of one slot or manual trigger.
+    pub(crate) idempotency_key: String,
+}
+
+impl AttemptOf {
+    /// The first attempt of a slot firing at `fire_ms`.
+    pub(crate) fn slot(job: &str, slot_ms: i64, fire_ms: i64, trigger: TriggerKind) -> Self {
+        AttemptOf {
+            slot_ms: Some(slot_ms),
+            scheduled_at_ms: fire_ms,
+            attempt: 1,
+            trigger,
+            idempotency_key: slot_key(job, slot_ms),
+        }
+    }
+}
+
+/// The idempotency key of a slot: stable across retries, restarts and nodes (F1).
+pub(crate) fn slot_key(job: &str, slot_ms: i64) -> String {
+    let at = chrono::DateTime::from_timestamp_millis(slot_ms).unwrap_or_default();
+    format!("{job}@{}", at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+}
+
+/// How a claim row starts out: a run about to start, or a slot recorded without one.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum RowStart {
+    /// `running`, with a provisional start (the finish records the real one).
+    Running { provisional_start_ms: i64 },
+    /// Skipped or missed, for this reason; never started.
+    NotRun(SlotReason),
+}
+
 /// What the scheduler asks a run task to do.
 pub(crate) struct RunOrder {
     pub(crate) def: Arc<JobDef>,
     pub(crate) run_key: u64,
-    pub(crate) slot_ms: Option<i64>,
-    pub(crate) scheduled_at_ms: i64,
-    pub(crate) attempt: u32,
-    pub(crate) trigger: TriggerKind,
-    pub(crate) idempotency_key: String,
+    pub(crate) at: AttemptOf,
     pub(crate) payload: Option<Vec<u8>>,
     /// Past this instant (ms) the run must not start: it is recorded as missed (M2).
     pub(crate) start_by_ms: Option<i64>,
@@ -86,34 +124,36 @@ pub(crate) struct ClaimAhead {
     pub(crate) answer: oneshot::Receiver<Result<Claim, StoreError>>,
 }
 
-/// The ledger row that claims attempt `attempt` of a run before its guest starts.
-#[allow(clippy::too_many_arguments)]
+/// The ledger row for `at`: the claim written before its guest starts, or the record of a
+/// slot that does not run. Every row the scheduler writes is built here.
 pub(crate) fn claim_row(
     def: &JobDef,
-    run_id: &str,
+    at: &AttemptOf,
+    run_id: String,
     owner: &str,
-    slot_ms: Option<i64>,
-    scheduled_at_ms: i64,
-    attempt: u32,
-    trigger: TriggerKind,
-    idempotency_key: &str,
-    provisional_start_ms: i64,
+    start: RowStart,
 ) -> NewRun {
-    NewRun {
-        run_id: run_id.to_string(),
-        job: def.spec.name.clone(),
-        slot_ms,
-        attempt,
-        trigger,
-        idempotency_key: idempotency_key.to_string(),
-        version: def.version.clone(),
-        owner: owner.to_string(),
-        scheduled_at_ms,
-        status: RunStatus::Running,
-        reason: None,
+    let (status, reason, started_at_ms) = match start {
         // Provisional (so a running row shows roughly when it began, and a crash keeps
         // that): the finish records when, and whether, the guest really started.
-        started_at_ms: Some(provisional_start_ms),
+        RowStart::Running { provisional_start_ms } => {
+            (RunStatus::Running, None, Some(provisional_start_ms))
+        }
+        RowStart::NotRun(reason) => (reason.status(), Some(reason), None),
+    };
+    NewRun {
+        run_id,
+        job: def.spec.name.clone(),
+        slot_ms: at.slot_ms,
+        attempt: at.attempt,
+        trigger: at.trigger,
+        idempotency_key: at.idempotency_key.clone(),
+        version: def.version.clone(),
+        owner: owner.to_string(),
+        scheduled_at_ms: at.scheduled_at_ms,
+        status,
+        reason,
+        started_at_ms,
     }
 }
 
@@ -164,8 +204,42 @@ async fn interrupted(cancel: &mut watch::Receiver<Option<Interrupt>>) -> Interru
 }
 
 /// The span a run task runs in: every log line of the run carries the job and run id.
-pub(crate) fn run_span(job: &str) -> tracing::Span {
+fn run_span(job: &str) -> tracing::Span {
     tracing::info_span!("run", job = %job, run = tracing::field::Empty)
+}
+
+/// Where the scheduler's runs go: the guest pool in the host ([`GuestPool`]), a recording
+/// fake in the scheduler's unit tests. Starting a run is the one effect the scheduler does
+/// not carry out itself.
+pub(crate) trait Launcher: Send {
+    /// Starts `order`; `cancel` carries an interrupt (shutdown, cancel-other) to it.
+    fn launch(&self, order: RunOrder, cancel: watch::Receiver<Option<Interrupt>>);
+}
+
+/// Runs each order as a [`run_one`] task on the guest pool.
+pub(crate) struct GuestPool {
+    pub(crate) services: Arc<Services>,
+    pub(crate) recorder: Recorder,
+    /// Host-wide worker slots (S6).
+    pub(crate) workers: Arc<Semaphore>,
+    /// Where finished runs report.
+    pub(crate) done: mpsc::UnboundedSender<RunDone>,
+    pub(crate) guests: tokio::runtime::Handle,
+}
+
+impl Launcher for GuestPool {
+    fn launch(&self, order: RunOrder, cancel: watch::Receiver<Option<Interrupt>>) {
+        let span = run_span(&order.def.spec.name);
+        let task = run_one(
+            order,
+            self.services.clone(),
+            self.recorder.clone(),
+            self.workers.clone(),
+            cancel,
+            self.done.clone(),
+        );
+        self.guests.spawn(tracing::Instrument::instrument(task, span));
+    }
 }
 
 /// Claims, runs and records one attempt, then reports to the scheduler.
@@ -203,21 +277,11 @@ pub(crate) async fn run_one(
         Some(ahead) => (ahead.run_id, ahead.answer.await.unwrap_or(Err(StoreError::Closed))),
         None => {
             let run_id = new_run_id(&services.owner, order.run_key, claimed_ms);
-            let mut claim = claim_row(
-                def,
-                &run_id,
-                &services.owner,
-                order.slot_ms,
-                order.scheduled_at_ms,
-                order.attempt,
-                order.trigger,
-                &order.idempotency_key,
-                claimed_ms,
-            );
-            if too_late {
-                (claim.status, claim.reason) = (RunStatus::Missed, Some(SlotReason::Deadline));
-                claim.started_at_ms = None;
-            }
+            let start = match too_late {
+                true => RowStart::NotRun(SlotReason::Deadline),
+                false => RowStart::Running { provisional_start_ms: claimed_ms },
+            };
+            let claim = claim_row(def, &order.at, run_id.clone(), &services.owner, start);
             // Claim first, then wait for a worker: claims from every due slot queue up at the
             // store writer together and commit in one batch, not one commit per worker turn.
             (run_id, recorder.claim(claim).await)
@@ -226,7 +290,7 @@ pub(crate) async fn run_one(
     // The span (opened by the scheduler with the job name) carries the run id from here on.
     tracing::Span::current().record("run", run_id.as_str());
     if let Some(reply) = order.reply.take() {
-        let key = order.idempotency_key.clone();
+        let key = order.at.idempotency_key.clone();
         let _ = reply.send(match &claimed {
             Ok(Claim::Claimed) => {
                 Ok(Triggered::Started { run_id: run_id.clone(), idempotency_key: key })
@@ -238,7 +302,7 @@ pub(crate) async fn run_one(
     match claimed {
         Ok(Claim::Claimed) => {}
         Ok(Claim::Taken) => {
-            tracing::info!(slot = ?order.slot_ms, attempt = order.attempt, "slot already claimed elsewhere; not starting");
+            tracing::info!(slot = ?order.at.slot_ms, attempt = order.at.attempt, "slot already claimed elsewhere; not starting");
             report.taken = true;
             let _ = done.send(report);
             return;
@@ -251,7 +315,7 @@ pub(crate) async fn run_one(
         }
     }
     if too_late {
-        tracing::warn!(slot = ?order.slot_ms, "missed: waited past starting_deadline");
+        tracing::warn!(slot = ?order.at.slot_ms, "missed: waited past starting_deadline");
         report.taken = true; // nothing ran: no retry, no breaker verdict
         let _ = done.send(report);
         return;
@@ -290,7 +354,7 @@ pub(crate) async fn run_one(
     };
     let started_ms = started_us.div_euclid(1000);
     if order.start_by_ms.is_some_and(|by| started_ms > by) {
-        tracing::warn!(slot = ?order.slot_ms, "missed: waited for a worker past starting_deadline");
+        tracing::warn!(slot = ?order.at.slot_ms, "missed: waited for a worker past starting_deadline");
         report.taken = true; // nothing ran: no retry, no breaker verdict
         let finish = RunFinish {
             status: RunStatus::Missed,
@@ -300,16 +364,18 @@ pub(crate) async fn run_one(
         };
         return record(recorder, run_id, finish, report, &order, done);
     }
-    let lag_ms = (started_us - order.scheduled_at_ms * 1000) as f64 / 1e3;
-    tracing::info!(slot = ?order.slot_ms, attempt = order.attempt, trigger = order.trigger.as_str(), lag_ms, "run started");
-    services.metrics.run_started(&job, (order.trigger == TriggerKind::Schedule).then_some(lag_ms));
+    let lag_ms = (started_us - order.at.scheduled_at_ms * 1000) as f64 / 1e3;
+    tracing::info!(slot = ?order.at.slot_ms, attempt = order.at.attempt, trigger = order.at.trigger.as_str(), lag_ms, "run started");
+    services
+        .metrics
+        .run_started(&job, (order.at.trigger == TriggerKind::Schedule).then_some(lag_ms));
 
     let request = RunRequest {
         run_id: run_id.clone(),
-        idempotency_key: order.idempotency_key.clone(),
-        scheduled_at: UNIX_EPOCH + Duration::from_millis(order.scheduled_at_ms.max(0) as u64),
-        attempt: order.attempt,
-        trigger: order.trigger,
+        idempotency_key: order.at.idempotency_key.clone(),
+        scheduled_at: UNIX_EPOCH + Duration::from_millis(order.at.scheduled_at_ms.max(0) as u64),
+        attempt: order.at.attempt,
+        trigger: order.at.trigger,
         payload: order.payload.clone(),
     };
     let execution =
@@ -379,7 +445,7 @@ fn retry_at(order: &RunOrder, run_id: &str, now_ms: i64, retryable: bool) -> Opt
     if !retryable {
         return None;
     }
-    let delay = retry_delay(&order.def.spec.retry, order.attempt, unit_random(run_id))?;
+    let delay = retry_delay(&order.def.spec.retry, order.at.attempt, unit_random(run_id))?;
     Some(now_ms + delay.as_millis() as i64)
 }
 
@@ -434,10 +500,10 @@ fn record(
         report.retry_at_ms = Some(retry_at);
         report.retry = Some(super::queue::RetryPlan {
             job: report.job.clone(),
-            slot_ms: order.slot_ms,
-            scheduled_at_ms: order.scheduled_at_ms,
-            attempt: order.attempt + 1,
-            idempotency_key: order.idempotency_key.clone(),
+            slot_ms: order.at.slot_ms,
+            scheduled_at_ms: order.at.scheduled_at_ms,
+            attempt: order.at.attempt + 1,
+            idempotency_key: order.at.idempotency_key.clone(),
         });
     }
     let job = report.job.clone();

@@ -33,11 +33,11 @@
 
 use tokio::sync::mpsc;
 
-use super::{JobEntry, Scheduler, Waiting, slot_key, to_utc};
+use super::{Dispatch, JobEntry, Scheduler, Waiting, to_utc};
 use crate::job::TriggerKind;
 use crate::scheduler::queue::Due;
 use crate::scheduler::recorder::Recorder;
-use crate::scheduler::run::{ClaimAhead, claim_row, empty_finish, new_run_id};
+use crate::scheduler::run::{AttemptOf, ClaimAhead, RowStart, claim_row, empty_finish, new_run_id};
 use crate::store::RunFinish;
 use crate::words::BreakerState;
 use crate::words::SlotReason;
@@ -113,18 +113,9 @@ impl Scheduler {
         let run_key = self.next_run_key;
         let run_id = new_run_id(&owner, run_key, self.now());
         let Some(entry) = self.jobs.get_mut(name) else { return };
-        let key = slot_key(name, slot_ms);
-        let row = claim_row(
-            &entry.def,
-            &run_id,
-            &owner,
-            Some(slot_ms),
-            fire_ms,
-            1,
-            TriggerKind::Schedule,
-            &key,
-            fire_ms,
-        );
+        let at = AttemptOf::slot(name, slot_ms, fire_ms, TriggerKind::Schedule);
+        let start = RowStart::Running { provisional_start_ms: fire_ms };
+        let row = claim_row(&entry.def, &at, run_id.clone(), &owner, start);
         let answer = self.recorder.submit_claim(row);
         let version = entry.def.version.clone();
         entry.claimed_ahead = Some(ClaimAhead { slot_ms, run_key, run_id, version, answer });
@@ -153,9 +144,8 @@ impl Scheduler {
         let next =
             schedule.and_then(|s| s.next_after(to_utc(slot_ms))).map(|t| t.timestamp_millis());
         // Idle and on time: the overlap, breaker and deadline policies would start it.
-        let key = slot_key(name, slot_ms);
-        let trigger = TriggerKind::Schedule;
-        self.dispatch(name, Some(slot_ms), fire_ms, 1, trigger, key, None, None, true);
+        let at = AttemptOf::slot(name, slot_ms, fire_ms, TriggerKind::Schedule);
+        self.dispatch(name, Dispatch { armed: true, ..Dispatch::of(at) });
         if let Some(next) = next {
             self.queue_slot(name, next, now);
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{JobEntry, ManualRun, RETRY_RECHECK_MS, Scheduler, Waiting, slot_key, to_utc};
+use super::{Dispatch, JobEntry, ManualRun, RETRY_RECHECK_MS, Scheduler, Waiting, to_utc};
 use crate::config::Overlap;
 use crate::job::TriggerKind;
 use crate::scheduler::control::{
@@ -16,6 +16,7 @@ use crate::scheduler::control::{
 };
 use crate::scheduler::policy::{OverlapDecision, decide_overlap};
 use crate::scheduler::queue::Due;
+use crate::scheduler::run::AttemptOf;
 use crate::store::RunStatus;
 use crate::words::InterruptReason;
 
@@ -178,17 +179,10 @@ impl Scheduler {
     pub(super) fn dispatch_manual(&mut self, name: &str, manual: ManualRun, now: i64) {
         let ManualRun { idempotency_key, payload, reply } = manual;
         tracing::info!(job = %name, key = %idempotency_key, "manual trigger");
-        self.dispatch(
-            name,
-            None,
-            now,
-            1,
-            TriggerKind::Manual,
-            idempotency_key,
-            payload,
-            reply,
-            false,
-        );
+        let (trigger, attempt) = (TriggerKind::Manual, 1);
+        let at =
+            AttemptOf { slot_ms: None, scheduled_at_ms: now, attempt, trigger, idempotency_key };
+        self.dispatch(name, Dispatch { payload, reply, ..Dispatch::of(at) });
     }
 
     fn on_backfill(
@@ -286,17 +280,7 @@ impl Scheduler {
             let next = now + entry.backfill_interval_ms;
             self.queue.push(next, Due::Backfill { job: name.to_string() });
         }
-        let key = slot_key(name, slot_ms);
-        self.dispatch(
-            name,
-            Some(slot_ms),
-            slot_ms,
-            attempt,
-            TriggerKind::Backfill,
-            key,
-            None,
-            None,
-            false,
-        );
+        let at = AttemptOf::slot(name, slot_ms, slot_ms, TriggerKind::Backfill);
+        self.dispatch(name, Dispatch::of(AttemptOf { attempt, ..at }));
     }
 }

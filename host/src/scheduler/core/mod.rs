@@ -10,16 +10,18 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
-use tracing::Instrument;
 
-use super::clock::MAX_SLEEP;
+use super::clock::{Jump, JumpDetector, MAX_SLEEP};
 use super::control::{ControlError, ControlReceiver, Triggered};
 use super::policy::{Admission, Breaker, OverlapDecision, decide_overlap, plan_misfire};
 use super::queue::{Due, RetryPlan, TimerQueue};
 use super::recorder::Recorder;
-use super::run::{ClaimAhead, Interrupt, RunDone, RunOrder, StartAt, run_one, run_span};
+use super::run::{
+    AttemptOf, ClaimAhead, GuestPool, Interrupt, Launcher, RowStart, RunDone, RunOrder, StartAt,
+    claim_row, new_run_id,
+};
 use super::wake::PreciseTimer;
 use super::{JobDef, JobEvent, SchedulerConfig, SchedulerError, Services};
 use crate::config::Overlap;
@@ -30,9 +32,8 @@ use crate::words::{BreakerState, InterruptReason, SlotReason};
 
 /// Slots due more than this before the host started were passed over by downtime.
 const ON_TIME_SLACK_MS: i64 = 1_000;
-/// The wall clock moving this much more than the monotonic clock between two loop turns
-/// is a forward jump (NTP step, suspend): the slots it skipped go through misfire (S2).
-const JUMP_THRESHOLD_MS: i64 = 1_000;
+/// After a shutdown's interrupts, how long their records may take.
+const INTERRUPTED_RECORD_WAIT: Duration = Duration::from_secs(5);
 /// Most due slots examined for one job in one pass (bounds work after long downtime).
 const MAX_DUE_SLOTS: usize = 100_000;
 /// A retry that comes due while the job still runs waits this long and checks again.
@@ -42,16 +43,26 @@ fn to_utc(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-/// The idempotency key of a slot: stable across retries, restarts and nodes (F1).
-fn slot_key(job: &str, slot_ms: i64) -> String {
-    format!("{job}@{}", to_utc(slot_ms).to_rfc3339_opts(SecondsFormat::AutoSi, true))
-}
-
 /// A slot or manual run waiting for the job's previous run (overlap = buffer-one /
 /// buffer-all).
 enum Waiting {
     Slot { slot_ms: i64, trigger: TriggerKind },
     Manual(ManualRun),
+}
+
+/// A run to dispatch: which attempt, and what only a manual trigger brings.
+struct Dispatch {
+    at: AttemptOf,
+    payload: Option<Vec<u8>>,
+    reply: Option<oneshot::Sender<Result<Triggered, ControlError>>>,
+    /// Dispatched ahead of its instant (`ahead.rs`): the run waits for it itself.
+    armed: bool,
+}
+
+impl Dispatch {
+    fn of(at: AttemptOf) -> Self {
+        Dispatch { at, payload: None, reply: None, armed: false }
+    }
 }
 
 /// A manual trigger, ready to dispatch.
@@ -106,7 +117,6 @@ impl JobEntry {
 struct Scheduler {
     config: SchedulerConfig,
     services: Arc<Services>,
-    workers: Arc<Semaphore>,
     jobs: HashMap<String, JobEntry>,
     queue: TimerQueue,
     /// Retries (from crash recovery or a previous life) whose job is not loaded yet.
@@ -118,7 +128,8 @@ struct Scheduler {
     /// policy. Later due slots are merely late (a busy host) and run under the usual
     /// policies; treating lateness as a misfire would make an overloaded host worse.
     passed_over_before_ms: i64,
-    done_tx: mpsc::UnboundedSender<RunDone>,
+    /// Where runs are started: the guest pool (a recording fake in unit tests).
+    launcher: Box<dyn Launcher>,
     /// Batches claims and finishes into few commits (one writer thread).
     recorder: Recorder,
     /// Job files that failed to load and have no running version: name -> error.
@@ -131,6 +142,9 @@ struct Scheduler {
 
 /// Runs the scheduler until `shutdown` resolves, then stops claiming, lets running jobs
 /// finish within the grace period, interrupts the rest and records them (S7).
+///
+/// # Errors
+/// When the store writer or the alarm thread cannot be started; nothing was scheduled.
 pub async fn run(
     config: SchedulerConfig,
     services: Arc<Services>,
@@ -140,46 +154,24 @@ pub async fn run(
 ) -> Result<(), SchedulerError> {
     let mut control = control.0;
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-    let started_ms = services.clock.now_ms();
     let recorder = Recorder::start(services.ledger.clone()).map_err(SchedulerError::StoreWriter)?;
     let timer = Arc::new(PreciseTimer::start().map_err(SchedulerError::AlarmThread)?);
-    let mut scheduler = Scheduler {
+    let launcher = Box::new(GuestPool {
+        services: services.clone(),
+        recorder: recorder.clone(),
         workers: Arc::new(Semaphore::new(config.workers.max(1))),
-        config,
-        services,
-        jobs: HashMap::new(),
-        queue: TimerQueue::default(),
-        parked: HashMap::new(),
-        next_run_key: 0,
-        next_generation: 0,
-        passed_over_before_ms: started_ms - ON_TIME_SLACK_MS,
-        done_tx,
-        recorder,
-        invalid: BTreeMap::new(),
-        ready: false,
-        timer: timer.clone(),
-    };
+        done: done_tx,
+        guests: config.guests.clone(),
+    });
+    let mut scheduler = Scheduler::new(config, services, recorder, timer.clone(), launcher);
     scheduler.recover();
     tokio::pin!(shutdown);
     let (mut events_open, mut control_open) = (true, true);
-    let (mut last_wall, mut last_mono) = (scheduler.now(), std::time::Instant::now());
+    let mut jumps = JumpDetector::new(scheduler.now(), std::time::Instant::now());
     loop {
-        let now = scheduler.services.clock.now_ms();
-        let mono = std::time::Instant::now();
-        let drift = (now - last_wall) - mono.duration_since(last_mono).as_millis() as i64;
-        if drift > JUMP_THRESHOLD_MS {
-            tracing::warn!(
-                jump_ms = drift,
-                "wall clock jumped forward; skipped slots go through the misfire policy"
-            );
-            scheduler.passed_over_before_ms = now - ON_TIME_SLACK_MS;
-        } else if drift < -JUMP_THRESHOLD_MS {
-            tracing::warn!(
-                jump_ms = drift,
-                "wall clock jumped back; slots already claimed will not run again"
-            );
-        }
-        (last_wall, last_mono) = (now, mono);
+        let now = scheduler.now();
+        let jump = jumps.observe(now, std::time::Instant::now());
+        scheduler.on_clock(now, jump);
         scheduler.fire_due(now);
         // Read the clock again: a burst (1,000 slots or claims at one instant) can take
         // milliseconds, and a sleep measured from before it would wake that much late.
@@ -218,6 +210,49 @@ pub async fn run(
 }
 
 impl Scheduler {
+    fn new(
+        config: SchedulerConfig,
+        services: Arc<Services>,
+        recorder: Recorder,
+        timer: Arc<PreciseTimer>,
+        launcher: Box<dyn Launcher>,
+    ) -> Self {
+        let started_ms = services.clock.now_ms();
+        Scheduler {
+            config,
+            services,
+            jobs: HashMap::new(),
+            queue: TimerQueue::default(),
+            parked: HashMap::new(),
+            next_run_key: 0,
+            next_generation: 0,
+            passed_over_before_ms: started_ms - ON_TIME_SLACK_MS,
+            launcher,
+            recorder,
+            invalid: BTreeMap::new(),
+            ready: false,
+            timer,
+        }
+    }
+
+    /// The loop's reading of the clock, with the jump it shows since the last one (S2).
+    fn on_clock(&mut self, now: i64, jump: Jump) {
+        match jump {
+            Jump::Forward(jump_ms) => {
+                tracing::warn!(
+                    jump_ms,
+                    "wall clock jumped forward; skipped slots go through the misfire policy"
+                );
+                self.passed_over_before_ms = now - ON_TIME_SLACK_MS;
+            }
+            Jump::Back(jump_ms) => tracing::warn!(
+                jump_ms,
+                "wall clock jumped back; slots already claimed will not run again"
+            ),
+            Jump::None => {}
+        }
+    }
+
     fn now(&self) -> i64 {
         self.services.clock.now_ms()
     }
@@ -523,8 +558,7 @@ impl Scheduler {
             }
             Admission::Run => {}
         }
-        let key = slot_key(name, slot_ms);
-        self.dispatch(name, Some(slot_ms), fire_ms, 1, trigger, key, None, None, false);
+        self.dispatch(name, Dispatch::of(AttemptOf::slot(name, slot_ms, fire_ms, trigger)));
     }
 
     fn on_retry(&mut self, plan: RetryPlan, now: i64) {
@@ -545,67 +579,39 @@ impl Scheduler {
             return;
         }
         let RetryPlan { job, slot_ms, scheduled_at_ms, attempt, idempotency_key } = plan;
-        self.dispatch(
-            &job,
-            slot_ms,
-            scheduled_at_ms,
-            attempt,
-            TriggerKind::Retry,
-            idempotency_key,
-            None,
-            None,
-            false,
-        );
+        let trigger = TriggerKind::Retry;
+        let at = AttemptOf { slot_ms, scheduled_at_ms, attempt, trigger, idempotency_key };
+        self.dispatch(&job, Dispatch::of(at));
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn dispatch(
-        &mut self,
-        name: &str,
-        slot_ms: Option<i64>,
-        scheduled_at_ms: i64,
-        attempt: u32,
-        trigger: TriggerKind,
-        idempotency_key: String,
-        payload: Option<Vec<u8>>,
-        reply: Option<oneshot::Sender<Result<Triggered, ControlError>>>,
-        armed: bool,
-    ) {
-        let claimed_ahead = self.take_claim_ahead(name, slot_ms, attempt, trigger);
+    /// Hands a run to the launcher, taking over the slot's claim sent ahead if it fits.
+    fn dispatch(&mut self, name: &str, run: Dispatch) {
+        let Dispatch { at, payload, reply, armed } = run;
+        let claimed_ahead = self.take_claim_ahead(name, at.slot_ms, at.attempt, at.trigger);
         let Some(entry) = self.jobs.get_mut(name) else { return };
         self.next_run_key += 1;
         let run_key = claimed_ahead.as_ref().map_or(self.next_run_key, |ahead| ahead.run_key);
         let (cancel_tx, cancel_rx) = watch::channel(None);
         entry.running.insert(run_key, cancel_tx);
         // The starting deadline is about the slot's first start; retries have their own backoff.
-        let start_by_ms = (attempt == 1)
+        let start_by_ms = (at.attempt == 1)
             .then_some(entry.def.spec.timing.starting_deadline)
             .flatten()
-            .map(|d| scheduled_at_ms + d.as_millis() as i64);
+            .map(|d| at.scheduled_at_ms + d.as_millis() as i64);
+        // Armed ahead: the run waits for its instant (the slot's fire time) itself.
+        let start_at =
+            armed.then(|| StartAt { at_ms: at.scheduled_at_ms, timer: self.timer.clone() });
         let order = RunOrder {
             def: entry.def.clone(),
             run_key,
-            slot_ms,
-            scheduled_at_ms,
-            attempt,
-            trigger,
-            idempotency_key,
+            at,
             payload,
             start_by_ms,
             reply,
             claimed_ahead,
-            // Armed ahead: the run waits for its instant (the slot's fire time) itself.
-            start_at: armed.then(|| StartAt { at_ms: scheduled_at_ms, timer: self.timer.clone() }),
+            start_at,
         };
-        let task = run_one(
-            order,
-            self.services.clone(),
-            self.recorder.clone(),
-            self.workers.clone(),
-            cancel_rx,
-            self.done_tx.clone(),
-        );
-        self.config.guests.spawn(task.instrument(run_span(name)));
+        self.launcher.launch(order, cancel_rx);
     }
 
     fn on_done(&mut self, done: RunDone) {
@@ -698,30 +704,19 @@ impl Scheduler {
         }
         self.services.metrics.slots_not_run(name, reason.as_str(), slots.len());
         let unclaimed = self.settle_claimed_slot(name, slots, reason);
-        let status = reason.status();
         let Some(entry) = self.jobs.get(name) else { return };
         let now = self.now();
         // Scheduled for the slot's fire time (its instant plus its jitter), as a run is.
         let fires: Vec<(i64, i64)> =
             unclaimed.iter().map(|&slot| (slot, slot + self.jitter_ms(entry, slot))).collect();
+        let owner = &self.services.owner;
         let rows: Vec<NewRun> = fires
             .into_iter()
             .map(|(slot, fire_ms)| {
                 self.next_run_key += 1;
-                NewRun {
-                    run_id: format!("{now:011x}-{}-{}", status.as_str(), self.next_run_key),
-                    job: name.to_string(),
-                    slot_ms: Some(slot),
-                    attempt: 1,
-                    trigger: TriggerKind::Schedule,
-                    idempotency_key: slot_key(name, slot),
-                    version: entry.def.version.clone(),
-                    owner: self.services.owner.to_string(),
-                    scheduled_at_ms: fire_ms,
-                    status,
-                    reason: Some(reason),
-                    started_at_ms: None,
-                }
+                let at = AttemptOf::slot(name, slot, fire_ms, TriggerKind::Schedule);
+                let run_id = new_run_id(owner, self.next_run_key, now);
+                claim_row(&entry.def, &at, run_id, owner, RowStart::NotRun(reason))
             })
             .collect();
         if rows.is_empty() {
@@ -757,18 +752,9 @@ impl Scheduler {
 
     /// S7: stop claiming (the loop is gone), wait up to the grace period, interrupt the rest.
     async fn shut_down(&mut self, done_rx: &mut mpsc::UnboundedReceiver<RunDone>) {
-        let in_flight = |jobs: &HashMap<String, JobEntry>| {
-            jobs.values().map(|e| e.running.len()).sum::<usize>()
-        };
         self.release_all_claims_ahead().await;
-        tracing::info!(running = in_flight(&self.jobs), grace = ?self.config.grace, "shutting down: no new runs; waiting for running ones");
-        let deadline = tokio::time::Instant::now() + self.config.grace;
-        while in_flight(&self.jobs) > 0 {
-            match tokio::time::timeout_at(deadline, done_rx.recv()).await {
-                Ok(Some(done)) => self.forget(done),
-                _ => break,
-            }
-        }
+        tracing::info!(running = self.in_flight(), grace = ?self.config.grace, "shutting down: no new runs; waiting for running ones");
+        self.wait_for_runs(done_rx, self.config.grace).await;
         let interrupt =
             Interrupt { grace: Duration::ZERO, reason: InterruptReason::ShutDown, retry: true };
         for entry in self.jobs.values() {
@@ -776,19 +762,31 @@ impl Scheduler {
                 let _ = cancel.send(Some(interrupt.clone()));
             }
         }
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while in_flight(&self.jobs) > 0 {
-            match tokio::time::timeout_at(deadline, done_rx.recv()).await {
-                Ok(Some(done)) => self.forget(done),
-                _ => break,
-            }
-        }
+        self.wait_for_runs(done_rx, INTERRUPTED_RECORD_WAIT).await;
         tracing::info!("scheduler stopped");
     }
 
-    fn forget(&mut self, done: RunDone) {
-        if let Some(entry) = self.jobs.get_mut(&done.job) {
-            entry.running.remove(&done.run_key);
+    /// Runs in flight, all jobs together.
+    fn in_flight(&self) -> usize {
+        self.jobs.values().map(|e| e.running.len()).sum()
+    }
+
+    /// Takes in the ends of runs, for at most `within`, until none is in flight.
+    async fn wait_for_runs(
+        &mut self,
+        done_rx: &mut mpsc::UnboundedReceiver<RunDone>,
+        within: Duration,
+    ) {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.in_flight() > 0 {
+            match tokio::time::timeout_at(deadline, done_rx.recv()).await {
+                Ok(Some(done)) => {
+                    if let Some(entry) = self.jobs.get_mut(&done.job) {
+                        entry.running.remove(&done.run_key);
+                    }
+                }
+                _ => break,
+            }
         }
     }
 }
