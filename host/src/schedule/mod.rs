@@ -7,7 +7,7 @@
 //! # Layout
 //! - `spec.rs`: [`Trigger`] (the manifest's forms) validated into [`ScheduleSpec`]
 //!   (trigger + zone + DST policy) with `next_after`, `iter_after`, `describe`,
-//!   `never_fires`; `policy.rs`: [`DstGap`], [`DstFold`].
+//!   `never_fires`; `dst_policy.rs`: [`DstGap`], [`DstFold`].
 //! - `cron.rs` / `field.rs`: 5/6/7-field expressions and `@descriptors`, searched field by
 //!   field over *local* times.
 //! - `dst.rs`: local times to instants under [`DstGap`] / [`DstFold`]; absolute-time
@@ -26,15 +26,15 @@
 mod cron;
 mod describe;
 mod dst;
+mod dst_policy;
 mod error;
 mod field;
 mod interval;
 mod jitter;
 mod once;
-mod policy;
 mod spec;
 
+pub use self::dst_policy::{DstFold, DstGap};
 pub use self::error::ScheduleError;
 pub use self::jitter::jitter_delay;
-pub use self::policy::{DstFold, DstGap};
 pub use self::spec::{ScheduleSpec, Trigger};

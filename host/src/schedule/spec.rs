@@ -11,10 +11,10 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::cron::CronPattern;
+use super::dst_policy::{DstFold, DstGap};
 use super::error::ScheduleError;
 use super::interval::Every;
 use super::once::At;
-use super::policy::{DstFold, DstGap};
 use super::{describe, dst};
 
 /// A manifest's trigger, as written (M1). Exactly one per job.

@@ -1,17 +1,24 @@
 //! The scheduler: jobs on their schedules, each slot started exactly once (S2-S8).
 //!
 //! # Layout
-//! - `core`: the actor. One task owns every job's state and the timer queue; job changes
-//!   (from the watched folder), operator requests, run completions and shutdown arrive as
-//!   messages, so there are no locks around scheduling state.
-//! - `control`: the operator requests (status, pause, resume, trigger, backfill) and the
-//!   [`SchedulerHandle`] the API sends them through; `core/control.rs` answers them.
+//! - `actor/`: the actor. One task owns every job's state and the timer queue; job changes
+//!   (from the watched folder), operator requests, run completions, clock readings and
+//!   shutdown arrive as events, so there are no locks around scheduling state. `mod.rs`
+//!   the loop and its state; `job_set.rs` jobs added, replaced, removed; `slots.rs` a slot
+//!   coming due (misfire, deadline, overlap, breaker); `runs.rs` starting runs and taking
+//!   in their ends (retry, breaker verdict, rollback); `claim_ahead.rs` claiming before the
+//!   instant; `operator.rs` answering the handle's requests; `shutdown.rs`; `tests/` the
+//!   unit tests that drive it with a manual clock and a fake launcher.
+//! - `handle`: the operator requests (status, pause, resume, trigger, backfill) and the
+//!   [`SchedulerHandle`] the API sends them through.
+//! - `launch`: the seam between the actor and its runs: run orders, the ledger rows the
+//!   scheduler writes, the `launch::Launcher` that starts a run.
+//! - `attempt`: one attempt from durable claim to recorded outcome, on the guest pool.
+//! - `slot_rules`: overlap, misfire, retry and breaker rules as pure functions.
 //! - `queue`: the timer queue (a heap of due times, O(log n) per fire).
-//! - `policy`: overlap, misfire, retry and breaker rules as pure functions.
-//! - `run`: one attempt from durable claim to recorded outcome, on the guest pool.
 //! - `recorder`: the store writer thread that batches claims and finishes.
 //! - `wake`: the alarm thread that wakes the loop at a due instant to well under a ms.
-//! - `clock`: wall-clock time behind a trait.
+//! - `clock`: wall-clock time behind a trait, and telling a clock jump from time passing.
 //!
 //! # Design decision
 //! Guests run on their own tokio runtime (the "guest pool", handed in), the scheduler on
@@ -20,25 +27,26 @@
 //! exactly-once mechanism, so a restart, a second process or (later) a second node can
 //! never start a slot twice, whatever the in-memory state believes.
 
+mod actor;
+mod attempt;
 mod clock;
-mod control;
-mod core;
-mod policy;
+mod handle;
+mod launch;
 mod queue;
 mod recorder;
-mod run;
+mod slot_rules;
 mod wake;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use actor::run;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use control::{
+pub use handle::{
     BackfillPlan, ControlError, ControlReceiver, JobStatus, MAX_BACKFILL_SLOTS, MAX_PAYLOAD_BYTES,
     MAX_PENDING_HOST, MAX_PENDING_PER_JOB, SchedulerHandle, StatusReport, TriggerRequest,
     Triggered, control_channel,
 };
-pub use core::run;
 
 use crate::config::JobSpec;
 use crate::runtime::{LoadedJob, Runtime};
@@ -107,7 +115,7 @@ pub struct SchedulerConfig {
     /// the grace period of `overlap = "cancel-other"`.
     pub grace: Duration,
     /// How long before its fire time a slot that will start at once is claimed, so the
-    /// store's commit is not part of the start lag (`core/ahead.rs`); zero claims at the
+    /// store's commit is not part of the start lag (`actor/claim_ahead.rs`); zero claims at the
     /// instant.
     pub claim_ahead: Duration,
     /// Where guests run.

@@ -13,10 +13,10 @@ use std::collections::BinaryHeap;
 pub(crate) enum Due {
     /// The job's next scheduled slot (nominal instant, ms).
     Slot { job: String, generation: u64, slot_ms: i64 },
-    /// The job's next slot, the claim-ahead time before it fires (`core/ahead.rs`):
+    /// The job's next slot, the claim-ahead time before it fires (`actor/claim_ahead.rs`):
     /// its claim may be sent to the store now (then it is queued again as `Slot`).
     ClaimAhead { job: String, generation: u64, slot_ms: i64 },
-    /// The job's next slot, claimed ahead, a few ms before it fires (`core/ahead.rs`): its
+    /// The job's next slot, claimed ahead, a few ms before it fires (`actor/claim_ahead.rs`): its
     /// run may be dispatched now, to wait for the instant itself (else it is queued again
     /// as `Slot`).
     Arm { job: String, generation: u64, slot_ms: i64 },

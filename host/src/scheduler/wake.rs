@@ -2,7 +2,7 @@
 //!
 //! tokio's timer rounds every sleep up to a whole millisecond, so the scheduler loop sleeps
 //! on it only until shortly before a due instant, and a run armed ahead of its instant
-//! (`core/ahead.rs`) waits for the instant itself; both ask [`PreciseTimer`] for the rest.
+//! (`actor/claim_ahead.rs`) waits for the instant itself; both ask [`PreciseTimer`] for the rest.
 //! One thread holds every pending deadline in a heap, waits on a condition variable with
 //! the exact timeout to the earliest (a kernel high-resolution timer: tens of µs late), and
 //! wakes the tasks whose deadline has come. Before this the loop polled the clock for the

@@ -7,179 +7,23 @@
 //! records when the guest really started, or that it never did. The outcome is recorded
 //! before the scheduler hears about it, so a crash between the two loses nothing.
 //!
-//! A scheduled slot is usually claimed ahead of its instant ([`ClaimAhead`], see
-//! `core/ahead.rs`): the task then only collects the answer, so the store's commit time is
+//! A scheduled slot is usually claimed ahead of its instant (`ClaimAhead`, see
+//! `actor/claim_ahead.rs`): the task then only collects the answer, so the store's commit time is
 //! not part of the start lag.
 
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 
-use super::clock::Clock;
-use super::control::{ControlError, Triggered};
-use super::policy::retry_delay;
+use super::Services;
+use super::handle::{ControlError, Triggered};
+use super::launch::{Interrupt, Launcher, RowStart, RunDone, RunOrder, claim_row, new_run_id};
 use super::recorder::Recorder;
-use super::wake::PreciseTimer;
-use super::{JobDef, Services};
+use super::slot_rules::retry_delay;
 use crate::job::{RunOutcome, RunRequest, TriggerKind};
-use crate::store::{Claim, NewRun, RunFinish, RunStatus, StoreError};
-use crate::words::{InterruptReason, SlotReason};
-
-/// Why a run is being stopped from outside.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Interrupt {
-    /// How long the run may still take before it is dropped.
-    pub(crate) grace: Duration,
-    /// Recorded as the run's reason.
-    pub(crate) reason: InterruptReason,
-    /// Whether the slot should be retried (shutdown: yes; cancel-other: no).
-    pub(crate) retry: bool,
-}
-
-/// Which attempt of which slot (or manual trigger) a run is: what its claim row names.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct AttemptOf {
-    /// The slot's nominal instant; `None` for a manual run.
-    pub(crate) slot_ms: Option<i64>,
-    /// When it is due: the slot's fire time (jitter included), or the request time.
-    pub(crate) scheduled_at_ms: i64,
-    /// 1-based.
-    pub(crate) attempt: u32,
-    pub(crate) trigger: TriggerKind,
-    /// Stable across the attempts of one slot or manual trigger.
-    pub(crate) idempotency_key: String,
-}
-
-impl AttemptOf {
-    /// The first attempt of a slot firing at `fire_ms`.
-    pub(crate) fn slot(job: &str, slot_ms: i64, fire_ms: i64, trigger: TriggerKind) -> Self {
-        AttemptOf {
-            slot_ms: Some(slot_ms),
-            scheduled_at_ms: fire_ms,
-            attempt: 1,
-            trigger,
-            idempotency_key: slot_key(job, slot_ms),
-        }
-    }
-}
-
-/// The idempotency key of a slot: stable across retries, restarts and nodes (F1).
-pub(crate) fn slot_key(job: &str, slot_ms: i64) -> String {
-    let at = chrono::DateTime::from_timestamp_millis(slot_ms).unwrap_or_default();
-    format!("{job}@{}", at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-}
-
-/// How a claim row starts out: a run about to start, or a slot recorded without one.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum RowStart {
-    /// `running`, with a provisional start (the finish records the real one).
-    Running { provisional_start_ms: i64 },
-    /// Skipped or missed, for this reason; never started.
-    NotRun(SlotReason),
-}
-
-/// What the scheduler asks a run task to do.
-pub(crate) struct RunOrder {
-    pub(crate) def: Arc<JobDef>,
-    pub(crate) run_key: u64,
-    pub(crate) at: AttemptOf,
-    pub(crate) payload: Option<Vec<u8>>,
-    /// Past this instant (ms) the run must not start: it is recorded as missed (M2).
-    pub(crate) start_by_ms: Option<i64>,
-    /// A manual trigger waiting to hear whether the run was claimed.
-    pub(crate) reply: Option<oneshot::Sender<Result<Triggered, ControlError>>>,
-    /// The claim already sent for this run, ahead of its instant (`run_key` is its own).
-    pub(crate) claimed_ahead: Option<ClaimAhead>,
-    /// Dispatched ahead of its instant: the run starts itself then, not before.
-    pub(crate) start_at: Option<StartAt>,
-}
-
-/// The instant a run armed ahead waits for (`core/ahead.rs`).
-pub(crate) struct StartAt {
-    pub(crate) at_ms: i64,
-    pub(crate) timer: Arc<PreciseTimer>,
-}
-
-impl StartAt {
-    /// Resolves once the clock reads `at_ms` or later (a wall clock set back waits longer).
-    async fn reached(&self, clock: &dyn Clock) {
-        loop {
-            let left_us = self.at_ms * 1000 - clock.now_us();
-            if left_us <= 0 {
-                return;
-            }
-            self.timer.sleep(Duration::from_micros(left_us as u64)).await;
-        }
-    }
-}
-
-/// A slot's claim sent to the store before the slot's instant, and its pending answer.
-pub(crate) struct ClaimAhead {
-    pub(crate) slot_ms: i64,
-    pub(crate) run_key: u64,
-    pub(crate) run_id: String,
-    /// The job version the row names: a different version at the instant claims afresh.
-    pub(crate) version: String,
-    pub(crate) answer: oneshot::Receiver<Result<Claim, StoreError>>,
-}
-
-/// The ledger row for `at`: the claim written before its guest starts, or the record of a
-/// slot that does not run. Every row the scheduler writes is built here.
-pub(crate) fn claim_row(
-    def: &JobDef,
-    at: &AttemptOf,
-    run_id: String,
-    owner: &str,
-    start: RowStart,
-) -> NewRun {
-    let (status, reason, started_at_ms) = match start {
-        // Provisional (so a running row shows roughly when it began, and a crash keeps
-        // that): the finish records when, and whether, the guest really started.
-        RowStart::Running { provisional_start_ms } => {
-            (RunStatus::Running, None, Some(provisional_start_ms))
-        }
-        RowStart::NotRun(reason) => (reason.status(), Some(reason), None),
-    };
-    NewRun {
-        run_id,
-        job: def.spec.name.clone(),
-        slot_ms: at.slot_ms,
-        attempt: at.attempt,
-        trigger: at.trigger,
-        idempotency_key: at.idempotency_key.clone(),
-        version: def.version.clone(),
-        owner: owner.to_string(),
-        scheduled_at_ms: at.scheduled_at_ms,
-        status,
-        reason,
-        started_at_ms,
-    }
-}
-
-/// What the run task tells the scheduler when it is done.
-#[derive(Debug)]
-pub(crate) struct RunDone {
-    pub(crate) job: String,
-    /// The job version the run executed.
-    pub(crate) version: String,
-    pub(crate) run_key: u64,
-    /// The claim found the row taken: nothing ran.
-    pub(crate) taken: bool,
-    pub(crate) succeeded: bool,
-    /// The next attempt, when the retry policy wants one: (due ms, attempt, key, slot, scheduled).
-    pub(crate) retry: Option<super::queue::RetryPlan>,
-    pub(crate) retry_at_ms: Option<i64>,
-}
-
-pub(crate) fn new_run_id(owner: &str, run_key: u64, now_ms: i64) -> String {
-    // Unique per host instance (owner) and run; sortable by start time.
-    let mut hash: u32 = 2166136261;
-    for byte in owner.bytes() {
-        hash = (hash ^ byte as u32).wrapping_mul(16777619);
-    }
-    format!("{now_ms:011x}-{hash:08x}-{run_key:x}")
-}
+use crate::store::{Claim, RunFinish, RunStatus, StoreError};
+use crate::words::SlotReason;
 
 /// A random number in [0, 1) for retry jitter (std's per-process random SipHash keys).
 fn unit_random(seed: &str) -> f64 {
@@ -206,14 +50,6 @@ async fn interrupted(cancel: &mut watch::Receiver<Option<Interrupt>>) -> Interru
 /// The span a run task runs in: every log line of the run carries the job and run id.
 fn run_span(job: &str) -> tracing::Span {
     tracing::info_span!("run", job = %job, run = tracing::field::Empty)
-}
-
-/// Where the scheduler's runs go: the guest pool in the host ([`GuestPool`]), a recording
-/// fake in the scheduler's unit tests. Starting a run is the one effect the scheduler does
-/// not carry out itself.
-pub(crate) trait Launcher: Send {
-    /// Starts `order`; `cancel` carries an interrupt (shutdown, cancel-other) to it.
-    fn launch(&self, order: RunOrder, cancel: watch::Receiver<Option<Interrupt>>);
 }
 
 /// Runs each order as a [`run_one`] task on the guest pool.

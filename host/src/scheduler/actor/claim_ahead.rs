@@ -35,9 +35,10 @@ use tokio::sync::mpsc;
 
 use super::{Dispatch, JobEntry, Scheduler, Waiting, to_utc};
 use crate::job::TriggerKind;
+use crate::scheduler::attempt::empty_finish;
+use crate::scheduler::launch::{AttemptOf, ClaimAhead, RowStart, claim_row, new_run_id};
 use crate::scheduler::queue::Due;
 use crate::scheduler::recorder::Recorder;
-use crate::scheduler::run::{AttemptOf, ClaimAhead, RowStart, claim_row, empty_finish, new_run_id};
 use crate::store::RunFinish;
 use crate::words::BreakerState;
 use crate::words::SlotReason;

@@ -10,13 +10,13 @@ use chrono::{DateTime, Utc};
 use super::{Dispatch, JobEntry, ManualRun, RETRY_RECHECK_MS, Scheduler, Waiting, to_utc};
 use crate::config::Overlap;
 use crate::job::TriggerKind;
-use crate::scheduler::control::{
+use crate::scheduler::handle::{
     BackfillPlan, Control, ControlError, JobStatus, MAX_BACKFILL_SLOTS, MAX_PENDING_HOST,
     MAX_PENDING_PER_JOB, StatusReport, TriggerRequest,
 };
-use crate::scheduler::policy::{OverlapDecision, decide_overlap};
+use crate::scheduler::launch::AttemptOf;
 use crate::scheduler::queue::Due;
-use crate::scheduler::run::AttemptOf;
+use crate::scheduler::slot_rules::{OverlapDecision, decide_overlap};
 use crate::store::RunStatus;
 use crate::words::InterruptReason;
 
