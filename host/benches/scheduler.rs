@@ -1361,7 +1361,7 @@ fn main() {
             .with_ansi(false)
             .with_filter(tracing_subscriber::EnvFilter::new(filter));
         let lags = StartLags.with_filter(
-            Targets::new().with_target("sandcron::scheduler::run", tracing::Level::INFO),
+            Targets::new().with_target("sandcron::scheduler::attempt", tracing::Level::INFO),
         );
         tracing_subscriber::registry().with(log).with(lags).init();
     }
