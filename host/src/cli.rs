@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::api_url::ApiUrl;
 use crate::config::{AllowedHost, ByteSize, Span};
 
 /// sandcron: a job scheduler whose jobs are sandboxed WebAssembly components.
@@ -91,10 +92,21 @@ pub struct ServeArgs {
     /// is not part of the start delay. 0s claims at the instant.
     #[arg(long, value_name = "DURATION", default_value = "250ms")]
     pub claim_ahead: Span,
-    /// Address of the HTTP API, metrics and dashboard. A non-loopback address needs
-    /// --token. Port 0 picks a free port (the log says which).
+    /// Address of the HTTP API, metrics and dashboard: HOST:PORT, http://HOST:PORT or
+    /// https://HOST:PORT (https needs --tls-cert). A non-loopback address needs --token and
+    /// TLS (or --insecure-http). Port 0 picks a free port (the log says which).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070", env = "SANDCRON_API_ADDR")]
-    pub api: std::net::SocketAddr,
+    pub api: ApiUrl,
+    /// Serve the API over TLS with this certificate chain (PEM, leaf first).
+    #[arg(long, value_name = "FILE", requires = "tls_key", env = "SANDCRON_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert", env = "SANDCRON_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve a non-loopback API over plain HTTP, for when something else encrypts the path
+    /// (a VPN, or a TLS proxy on the same private network). The token crosses it in clear.
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub insecure_http: bool,
     /// Serve no HTTP API at all.
     #[arg(long, conflicts_with = "api")]
     pub no_api: bool,
@@ -150,9 +162,13 @@ pub struct RunsArgs {
 /// How the control verbs reach a running host.
 #[derive(Debug, Args)]
 pub struct ApiClientArgs {
-    /// The host's API.
+    /// The host's API: HOST:PORT (plain http), http://HOST:PORT or https://HOST:PORT.
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:7070", env = "SANDCRON_API")]
-    pub api: String,
+    pub api: ApiUrl,
+    /// Trust only this CA certificate (PEM) for an https API, e.g. a self-signed one
+    /// [default: the public web PKI roots].
+    #[arg(long, value_name = "FILE", env = "SANDCRON_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
     /// The host's bearer token.
     #[arg(long, value_name = "TOKEN", env = "SANDCRON_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -295,8 +311,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "TEXT")]
     pub payload: Option<String>,
     /// Store holding per-job state [default: sandcron.db in the per-user data dir].
-    #[arg(long, value_name = "PATH", env = "SANDCRON_STATE")]
-    pub state: Option<PathBuf>,
+    /// (`--state` is the old name, still accepted.)
+    #[arg(long, alias = "state", value_name = "PATH", env = "SANDCRON_STORE")]
+    pub store: Option<PathBuf>,
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,

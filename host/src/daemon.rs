@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::sync::{mpsc, watch};
 
-use crate::api::{self, ApiContext, ApiHostName, ConnectionLimits};
+use crate::api::{self, ApiContext, ApiHostName, ApiTls, ConnectionLimits};
 use crate::config::{HostLimits, JobSpec, parse_manifest};
 use crate::metrics::Metrics;
 use crate::runtime::{Runtime, RuntimeConfig};
@@ -45,6 +45,10 @@ pub struct ServeConfig {
     pub api: Option<SocketAddr>,
     /// The API's bearer token.
     pub token: Option<String>,
+    /// Serve the API over TLS with this identity.
+    pub api_tls: Option<ApiTls>,
+    /// Allow a non-loopback API without TLS (`serve --insecure-http`).
+    pub insecure_http: bool,
     /// The API's connection cap and idle timeout.
     pub api_limits: ConnectionLimits,
     /// Names the API answers to besides localhost and its addresses.
@@ -131,6 +135,14 @@ pub async fn serve(
             "the API address is not loopback: set --token (or SANDCRON_TOKEN), or bind 127.0.0.1"
         );
     }
+    if config.api.is_some_and(|addr| api::needs_token(&addr))
+        && config.api_tls.is_none()
+        && !config.insecure_http
+    {
+        bail!(
+            "the API address is not loopback: serve TLS (--tls-cert, --tls-key) or pass --insecure-http"
+        );
+    }
     // Bind before anything runs, so a taken port stops the host with a clear error.
     let listener = match config.api {
         Some(addr) => Some(
@@ -211,10 +223,11 @@ pub async fn serve(
     let api_server = listener.zip(api_reader).map(|(listener, ledger)| {
         let addr = listener.local_addr().map_or_else(|_| "?".into(), |a| a.to_string());
         let limits = config.api_limits;
+        let scheme = if config.api_tls.is_some() { "https" } else { "http" };
         tracing::info!(
             auth = config.token.is_some(),
             max_connections = limits.max_connections,
-            "API listening on http://{addr}"
+            "API listening on {scheme}://{addr}"
         );
         let context = Arc::new(ApiContext {
             ledger,
@@ -223,7 +236,8 @@ pub async fn serve(
             token: config.token.clone(),
             api_hosts: config.api_hosts.clone(),
         });
-        tokio::spawn(api::serve(listener, context, limits, stopped(stop_rx.clone())))
+        let tls = config.api_tls.clone();
+        tokio::spawn(api::serve(listener, context, tls, limits, stopped(stop_rx.clone())))
     });
     let scheduler_config = SchedulerConfig {
         workers: config.workers,

@@ -9,7 +9,8 @@
 //! - [`store`]: durable storage behind traits (SQLite now; PostgreSQL later).
 //! - [`watcher`]: the jobs folder -> validated job-set changes (debounced, hashed).
 //! - [`daemon`]: the composition root of `serve`.
-//! - [`cli`] and [`commands`]: the `sandcron` command line.
+//! - [`cli`] and [`commands`]: the `sandcron` command line; [`api_url`]: the one form of an
+//!   API address both sides of the API read.
 //! - `wasm_file`: reading a job's `.wasm` under a size ceiling, magic first (commands and
 //!   watcher alike).
 //!
@@ -20,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod api_url;
 pub mod cli;
 pub mod commands;
 pub mod config;

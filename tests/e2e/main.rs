@@ -26,5 +26,6 @@ mod reload;
 mod sandbox;
 mod scheduler;
 mod shapes;
+mod tls;
 mod trigger_bounds;
 mod util;

@@ -78,7 +78,7 @@ pub fn run(wasm: &Path, state_dir: &Path, args: &[&str]) -> Run {
         .arg("run")
         .arg(wasm)
         .arg("--json")
-        .arg("--state")
+        .arg("--store")
         .arg(&state)
         .arg("--cache-dir")
         .arg(shared_cache())

@@ -11,6 +11,7 @@
 //! - `dashboard`: the static dashboard, embedded in the binary, and its login form.
 //! - `server`: the accept loop (connection cap, idle timeouts), over `slots` (which
 //!   connections are open, busy or idle) and `timeouts` (body and write deadlines).
+//! - `tls`: the certificate and key (`serve --tls-cert/--tls-key`) and the handshake.
 //!
 //! Reads (runs, last outcomes) go straight to the ledger; anything about live state or
 //! that changes it (status, pause, trigger, backfill) goes to the scheduler actor through
@@ -26,6 +27,7 @@ mod runs;
 mod server;
 mod slots;
 mod timeouts;
+mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -42,6 +44,7 @@ use serde_json::json;
 pub use error::ApiError;
 pub use guard::ApiHostName;
 pub use server::{ConnectionLimits, connection_budget};
+pub use tls::{ApiTls, TlsError};
 
 use crate::metrics::Metrics;
 use crate::scheduler::SchedulerHandle;
@@ -101,14 +104,15 @@ pub fn router(context: Arc<ApiContext>) -> Router {
         .with_state(context)
 }
 
-/// Serves the API on `listener` until `shutdown` resolves.
+/// Serves the API on `listener` (over TLS when `tls` is given) until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     context: Arc<ApiContext>,
+    tls: Option<ApiTls>,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    server::serve(listener, router(context), limits, shutdown).await
+    server::serve(listener, router(context), tls, limits, shutdown).await
 }
 
 /// Whether an API address may be served without a token (O6: loopback only).

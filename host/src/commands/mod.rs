@@ -1,6 +1,7 @@
 //! The `sandcron` subcommands, each in its own file, plus what they share: exit codes,
 //! default paths, and building the runtime from flags.
 
+mod api_client;
 pub mod control;
 pub mod jobs;
 pub mod new;

@@ -48,7 +48,7 @@ pub fn main(args: RunArgs) -> Exit {
         eprintln!("warning: {warning}");
     }
     tracing::info!(job = %spec.name, cache = ?job.load.cache, elapsed = ?job.load.elapsed, "job loaded");
-    let state_path = args.state.clone().unwrap_or_else(default_store_path);
+    let state_path = args.store.clone().unwrap_or_else(default_store_path);
     let state: Arc<dyn StateStore> = match SqliteStore::open(&state_path) {
         Ok(store) => Arc::new(store),
         Err(err) => {
