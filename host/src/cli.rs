@@ -14,7 +14,8 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-    /// Log line format on stderr: `text` or `json` (one object per line).
+    /// Log line format on stderr: `text` or `json` (one object per line). Under systemd
+    /// (JOURNAL_STREAM) lines carry a syslog priority prefix and no timestamp.
     #[arg(long, global = true, value_enum, default_value = "text", env = "SANDCRON_LOG_FORMAT")]
     pub log_format: LogFormat,
 }

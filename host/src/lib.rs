@@ -11,6 +11,7 @@
 //! - [`daemon`]: the composition root of `serve`.
 //! - [`cli`] and [`commands`]: the `sandcron` command line; [`api_url`]: the one form of an
 //!   API address both sides of the API read.
+//! - [`logging`]: log lines on stderr for a terminal, a file or journald, as text or JSON.
 //! - `wasm_file`: reading a job's `.wasm` under a size ceiling, magic first (commands and
 //!   watcher alike).
 //!
@@ -27,6 +28,7 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod job;
+pub mod logging;
 pub mod metrics;
 pub mod runtime;
 pub mod schedule;

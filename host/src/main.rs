@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use sandcron::cli::{Cli, Command, LogFormat};
 use sandcron::commands;
+use sandcron::logging::Sink;
 
 fn main() -> ExitCode {
     quiet_library_backtraces();
@@ -56,18 +57,12 @@ fn die_quietly_on_closed_pipe() {
 
 /// Logs go to stderr; `SANDCRON_LOG` (or `RUST_LOG`) sets the filter, warnings by default.
 /// Lines inside a run carry its span (job and run id); `--log-format json` writes one JSON
-/// object per line with those fields.
+/// object per line with those fields. `JOURNAL_STREAM` (set by systemd) says whether stderr
+/// is the journal: see `logging`.
 fn init_tracing(format: LogFormat) {
     let filter = std::env::var("SANDCRON_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "warn".to_string());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => {
-            builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init()
-        }
-        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
-    }
+    let journal_stream = std::env::var("JOURNAL_STREAM").ok();
+    sandcron::logging::init(format, &filter, Sink::of_stderr(journal_stream.as_deref()));
 }
