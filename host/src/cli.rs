@@ -72,6 +72,26 @@ pub enum Command {
     ///
     /// Exits 2 on a bad name or an existing folder (nothing is overwritten).
     New(NewArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one page per subcommand with --dir.
+    Man(ManArgs),
+}
+
+/// `sandcron completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `sandcron man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write `sandcron.1` and a `sandcron-VERB.1` per subcommand into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// `sandcron serve`.

@@ -26,6 +26,8 @@ fn main() -> ExitCode {
         Command::Resume(args) => commands::control::resume(args),
         Command::Backfill(args) => commands::control::backfill(args),
         Command::New(args) => commands::new::main(args),
+        Command::Completions(args) => commands::docs::completions(args),
+        Command::Man(args) => commands::docs::man(args),
     };
     ExitCode::from(code as u8)
 }

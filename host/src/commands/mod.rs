@@ -3,6 +3,7 @@
 
 mod api_client;
 pub mod control;
+pub mod docs;
 pub mod jobs;
 pub mod new;
 pub mod next;
