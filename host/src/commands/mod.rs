@@ -3,6 +3,7 @@
 
 pub mod control;
 pub mod jobs;
+pub mod logs;
 pub mod new;
 pub mod next;
 pub mod run;
