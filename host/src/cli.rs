@@ -53,6 +53,11 @@ pub enum Command {
     Jobs(JobsArgs),
     /// List a job's runs, newest first.
     Runs(RunsArgs),
+    /// Print a run's log lines and output (the newest run unless RUN_ID is given).
+    ///
+    /// With --follow, waits for the run to end, then prints every later run as it ends,
+    /// until interrupted. Exits 2 when the job or run is unknown.
+    Logs(LogsArgs),
     /// Start a job now on a running host (through its API).
     ///
     /// The same --idempotency-key starts one run however often it is sent. The job's
@@ -178,6 +183,28 @@ pub struct RunsArgs {
     /// How many runs to show.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub limit: usize,
+    /// With --json: include each run's log lines.
+    #[arg(long, requires = "json")]
+    pub logs: bool,
+}
+
+/// `sandcron logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The job.
+    pub job: String,
+    /// The run (an id from `sandcron runs`) [default: the job's newest run].
+    #[arg(value_name = "RUN_ID")]
+    pub run: Option<String>,
+    /// Wait for the run to end; without RUN_ID, keep printing later runs as they end.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Store (SQLite file) [default: sandcron.db in the per-user data dir].
+    #[arg(long, value_name = "PATH", env = "SANDCRON_STORE")]
+    pub store: Option<PathBuf>,
+    /// Print each run as one JSON object (one line each).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// How the control verbs reach a running host.

@@ -80,6 +80,9 @@ impl JobLoader for DaemonLoader {
         for grant in &spec.capabilities.dirs {
             grant.check_exists()?;
         }
+        for warning in &spec.warnings {
+            tracing::warn!(job = name, "{warning}");
+        }
         let code = self.runtime.load(wasm).map_err(|e| format!("{name}.wasm: {e}"))?;
         if let Some(warning) = code.network_warning(&spec) {
             tracing::warn!(job = name, "{warning}");

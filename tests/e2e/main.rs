@@ -15,6 +15,7 @@ mod guest_api;
 mod host;
 mod hostile_output;
 mod http;
+mod inspect;
 mod install;
 mod journald;
 mod languages;

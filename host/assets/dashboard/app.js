@@ -151,11 +151,12 @@
       parts.push(`${job.consecutive_failures} failed in a row`);
     }
     if (job.backfill_pending > 0) parts.push(`${job.backfill_pending} backfill pending`);
+    if (job.load_error) parts.push(`latest edit failed (this version keeps running): ${job.load_error}`);
     return parts.length ? parts.join(' · ') : 'active';
   }
 
   function stateClass(job) {
-    if (job.paused || job.breaker === 'open') return 'state warn';
+    if (job.paused || job.breaker === 'open' || job.load_error) return 'state warn';
     if (job.breaker === 'half-open' || job.consecutive_failures > 0) return 'state caution';
     return 'state ok';
   }

@@ -185,7 +185,9 @@ fn print_human(spec: &JobSpec, job: &LoadedJob, report: &RunReport) {
     println!("outcome:   {}", outcome.kind());
     println!("reason:    {}", if reason.is_empty() { "-" } else { &reason });
     println!("duration:  {:.2?}", report.duration);
-    println!("fuel used: {}", report.fuel_used);
+    if let Some(fuel) = report.fuel_used {
+        println!("fuel used: {fuel}");
+    }
     println!(
         "memory:    {} peak (limit {})",
         crate::config::ByteSize(report.peak_memory),

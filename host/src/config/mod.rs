@@ -133,9 +133,34 @@ nested = { a = true }
         assert!(err.starts_with("jobs/demo.toml:2:12: cron field 'hour': 25"), "{err}");
         let err =
             parse("schedule = \"@daily\"\ntimezone = \"Mars/Olympus\"\n").unwrap_err().to_string();
-        assert!(err.starts_with("jobs/demo.toml:1:") && err.contains("Mars/Olympus"), "{err}");
+        assert!(err.starts_with("jobs/demo.toml:2:12:") && err.contains("Mars/Olympus"), "{err}");
         let err = parse("schedule = \"0 0 30 2 *\"\n").unwrap_err().to_string();
         assert!(err.contains("never fires"), "{err}");
+    }
+
+    #[test]
+    fn a_mistyped_timezone_is_reported_at_its_line_with_a_suggestion() {
+        let err = parse("schedule = \"0 3 * * *\"\n\ntimezone = \"Europe/Pariss\"\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "jobs/demo.toml:3:12: unknown timezone 'Europe/Pariss'; did you mean 'Europe/Paris'?"
+        );
+    }
+
+    #[test]
+    fn a_timezone_beside_every_is_a_warning_at_its_line() {
+        let spec = parse("every = \"1d\"\ntimezone = \"Europe/Paris\"\n").unwrap();
+        assert_eq!(spec.warnings.len(), 1, "{:?}", spec.warnings);
+        assert!(
+            spec.warnings[0]
+                .starts_with("jobs/demo.toml:2:12: `timezone` has no effect on `every`"),
+            "{:?}",
+            spec.warnings
+        );
+        let spec = parse("schedule = \"0 3 * * *\"\ntimezone = \"Europe/Paris\"\n").unwrap();
+        assert_eq!(spec.warnings, Vec::<String>::new());
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub(crate) struct RawManifest {
     pub every: Option<Spanned<Span>>,
     pub at: Option<Spanned<String>>,
     pub phase: Option<Span>,
-    pub timezone: Option<String>,
+    pub timezone: Option<Spanned<String>>,
     pub dst_gap: Option<DstGap>,
     pub dst_fold: Option<DstFold>,
     pub jitter: Option<Span>,

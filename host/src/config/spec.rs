@@ -296,6 +296,22 @@ impl JobSpec {
             triggers.push((a.span().start, Trigger::At(a.into_inner())));
         }
         triggers.sort_by_key(|(offset, _)| *offset);
+        // Checked here, so that a typo is reported at the timezone's own line.
+        let timezone = raw.timezone.map(|tz| (tz.span().start, tz.into_inner()));
+        if let Some((offset, name)) = &timezone {
+            crate::schedule::parse_timezone(name)
+                .map_err(|err| invalid(*offset, err.to_string()))?;
+        }
+        let mut warnings = Vec::new();
+        if let (Some((offset, _)), Some((_, Trigger::Every { .. }))) = (&timezone, triggers.first())
+        {
+            // A warning, not an error: such a manifest ran before, and refusing it now would
+            // stop a working job on upgrade. The line says what to use instead.
+            let message = "`timezone` has no effect on `every` (its slots are instants aligned \
+                           to the Unix epoch); for local times use `schedule` with a cron \
+                           expression";
+            warnings.push(ManifestError::at(path, source, *offset, message.into()).to_string());
+        }
         if triggers.len() > 1 {
             return Err(invalid(
                 triggers[1].0,
@@ -307,7 +323,8 @@ impl JobSpec {
             Some((offset, trigger)) => {
                 let gap = raw.dst_gap.unwrap_or_default();
                 let fold = raw.dst_fold.unwrap_or_default();
-                let spec = ScheduleSpec::new(trigger, raw.timezone.as_deref(), gap, fold)
+                let zone = timezone.as_ref().map(|(_, name)| name.as_str());
+                let spec = ScheduleSpec::new(trigger, zone, gap, fold)
                     .map_err(|err| invalid(offset, err.to_string()))?;
                 if let Some(why) = spec.never_fires() {
                     return Err(invalid(offset, format!("this schedule never fires: {why}")));
@@ -316,7 +333,6 @@ impl JobSpec {
             }
         };
 
-        let mut warnings = Vec::new();
         let defaults = Limits::default();
         let mut clamp = |what: &str, asked: u64, max: u64, show: &dyn Fn(u64) -> String| {
             if asked > max {

@@ -282,6 +282,20 @@ pub struct JobRow {
     pub updated_at_ms: i64,
 }
 
+/// A job whose latest load failed (M7): a broken edit beside the version still running,
+/// or a job file that is not running at all.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LoadErrorRow {
+    /// The job's name (its file stem).
+    pub name: String,
+    /// Why, naming file and line.
+    pub error: String,
+    /// The version the host keeps running; `None`: no version of the job runs.
+    pub running_version: Option<String>,
+    /// When the load failed.
+    pub at_ms: i64,
+}
+
 /// The durable slot ledger (S3, S4, S7, S8). Every method is a short, synchronous
 /// database call; the scheduler calls it from a blocking-tolerant context.
 pub trait Ledger: Send + Sync {
@@ -366,4 +380,11 @@ pub trait Ledger: Send + Sync {
 
     /// The latest run of each job that has one, by job name (`sandcron jobs`' last outcome).
     fn last_runs(&self) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// Records a job's failed load, replacing the one before.
+    fn set_load_error(&self, row: &LoadErrorRow) -> Result<(), StoreError>;
+    /// Forgets a job's failed load (it loaded, or left the folder).
+    fn clear_load_error(&self, name: &str) -> Result<(), StoreError>;
+    /// Every recorded failed load, by name.
+    fn load_errors(&self) -> Result<Vec<LoadErrorRow>, StoreError>;
 }

@@ -13,8 +13,8 @@ mod sqlite;
 mod sqlite_ledger;
 
 pub use ledger::{
-    Claim, JobRow, Ledger, NewRun, RunDetail, RunFilter, RunFinish, RunRecord, RunStatus,
-    UnknownRunStatus,
+    Claim, JobRow, Ledger, LoadErrorRow, NewRun, RunDetail, RunFilter, RunFinish, RunRecord,
+    RunStatus, UnknownRunStatus,
 };
 pub use sqlite::SqliteStore;
 

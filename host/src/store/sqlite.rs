@@ -79,6 +79,13 @@ const MIGRATIONS: &[&str] = &[
     "CREATE INDEX runs_key ON runs (job, idempotency_key);",
     // 4: a run's network counts (JSON `NetCounts`, M5), NULL when it made no request.
     "ALTER TABLE runs ADD COLUMN net_json TEXT;",
+    // 5: the latest failed load of each job (M7), shown by `jobs`, the API and dashboard.
+    "CREATE TABLE load_errors (
+         name            TEXT PRIMARY KEY,
+         error           TEXT NOT NULL,
+         running_version TEXT,
+         at_ms           INTEGER NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 /// The embedded store.

@@ -4,6 +4,7 @@
 
 mod ahead;
 mod control;
+mod loads;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
@@ -126,6 +127,8 @@ struct Scheduler {
     recorder: Recorder,
     /// Job files that failed to load and have no running version: name -> error.
     invalid: BTreeMap<String, String>,
+    /// Failed edits of jobs whose previous version keeps running: name -> error.
+    load_errors: BTreeMap<String, String>,
     /// The jobs folder's initial scan has been taken in.
     ready: bool,
     /// Wakes the loop, and runs armed ahead of their instant, to the µs (`wake.rs`).
@@ -171,6 +174,7 @@ pub async fn run(
         done_tx,
         recorder,
         invalid: BTreeMap::new(),
+        load_errors: BTreeMap::new(),
         ready: false,
         timer: timer.clone(),
     };
@@ -244,7 +248,7 @@ impl Scheduler {
         match ledger.recover_interrupted(&self.services.owner, now) {
             Ok(rows) => {
                 for row in &rows {
-                    tracing::warn!(job = %row.job, run = %row.run_id, slot = ?row.slot_ms, attempt = row.attempt, "run was interrupted by a host stop; it will be retried");
+                    tracing::warn!(job = %row.job, run = %row.run_id, slot = row.slot_ms, attempt = row.attempt, "run was interrupted by a host stop; it will be retried");
                 }
             }
             Err(err) => tracing::error!("crash recovery failed: {err}"),
@@ -295,11 +299,11 @@ impl Scheduler {
     fn on_event(&mut self, event: JobEvent) {
         match event {
             JobEvent::Upsert(def) => {
-                self.invalid.remove(&def.spec.name);
+                self.forget_load_error(&def.spec.name);
                 self.upsert(def)
             }
             JobEvent::Remove(name) => {
-                self.invalid.remove(&name);
+                self.forget_load_error(&name);
                 self.release_claim_ahead(&name);
                 if let Some(entry) = self.jobs.remove(&name) {
                     self.services.metrics.queue_change(-(entry.waiting.len() as i64));
@@ -316,20 +320,10 @@ impl Scheduler {
                     invalid = self.invalid.len(),
                     "jobs folder loaded; ready"
                 );
+                self.reconcile_store();
                 self.ready = true;
             }
-            JobEvent::Invalid { name, error } => {
-                let keeps = if self.jobs.contains_key(&name) {
-                    "; the previous version keeps running"
-                } else {
-                    ""
-                };
-                tracing::error!(job = %name, "invalid job not loaded: {error}{keeps}");
-                self.services.metrics.reload_error(&name);
-                if keeps.is_empty() {
-                    self.invalid.insert(name, error);
-                }
-            }
+            JobEvent::Invalid { name, error } => self.on_invalid(name, error),
         }
     }
 
@@ -561,7 +555,7 @@ impl Scheduler {
         // once), but a slot whose runs keep dying is not retried forever.
         let limit = entry.def.spec.retry.max_attempts.max(2);
         if plan.attempt > limit {
-            tracing::warn!(job = %plan.job, slot = ?plan.slot_ms, attempt = plan.attempt, "not retrying: the retry policy allows {limit} attempts");
+            tracing::warn!(job = %plan.job, slot = plan.slot_ms, attempt = plan.attempt, "not retrying: the retry policy allows {limit} attempts");
             return;
         }
         let RetryPlan { job, slot_ms, scheduled_at_ms, attempt, idempotency_key } = plan;
