@@ -9,7 +9,12 @@ use sandcron::logging::Sink;
 
 fn main() -> ExitCode {
     quiet_library_backtraces();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Command::Run(args) = &mut cli.command {
+        // `run --state` became `--store` (issue 15 point 7); its old variable still works.
+        args.store =
+            args.store.take().or_else(|| std::env::var_os("SANDCRON_STATE").map(Into::into));
+    }
     if !matches!(cli.command, Command::Serve(_)) {
         die_quietly_on_closed_pipe();
     }

@@ -128,3 +128,24 @@ fn api_addresses_take_one_form_everywhere_and_a_bad_one_says_which() {
     let help = stdout(&Command::new(sandcron()).args(["run", "--help"]).output().unwrap());
     assert!(help.contains("--store <PATH>") && !help.contains("--state <"), "{help}");
 }
+
+/// `run --state` became `--store`; the old flag and the old `SANDCRON_STATE` still work.
+#[test]
+fn run_keeps_the_old_state_flag_and_variable() {
+    let dir = crate::util::tempdir();
+    let (flag, variable) = (dir.path().join("flag.db"), dir.path().join("variable.db"));
+    let run = |args: &[&std::ffi::OsStr], env: Option<&std::path::Path>| {
+        let mut command = Command::new(sandcron());
+        command.arg("run").arg(crate::util::guest("hello-rust")).args(args);
+        command.arg("--cache-dir").arg(crate::util::shared_cache()).env_remove("SANDCRON_STORE");
+        match env {
+            Some(path) => command.env("SANDCRON_STATE", path),
+            None => command.env_remove("SANDCRON_STATE"),
+        };
+        stdout(&command.output().unwrap())
+    };
+    run(&["--state".as_ref(), flag.as_os_str()], None);
+    assert!(flag.is_file(), "--state is still the store");
+    run(&[], Some(&variable));
+    assert!(variable.is_file(), "SANDCRON_STATE is still read");
+}

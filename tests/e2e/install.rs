@@ -84,6 +84,15 @@ fn install_sh_stages_the_service_tree_and_its_unit_verifies() {
     let said = format!("{}{}", text(&verify.stdout), text(&verify.stderr));
     assert!(verify.status.success(), "{said}");
     assert!(!said.contains("sandcron.service"), "systemd-analyze has remarks:\n{said}");
+    // And its hardening keeps systemd's exposure score at 2.0 ("OK") or below (1.5 now):
+    // dropping a protection fails here.
+    let security = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--threshold=20"])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    let report = text(&security.stdout);
+    assert!(security.status.success(), "{report}{}", text(&security.stderr));
 
     // Again, with another prefix: the operator's config is kept, ExecStart follows.
     std::fs::write(stage.join("etc/sandcron/sandcron.toml"), "# mine\n").unwrap();
