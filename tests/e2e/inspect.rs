@@ -211,7 +211,7 @@ fn an_ungranted_path_gets_a_hint_naming_the_missing_grant() {
         report.reason(),
         "fatal: write /out/report.txt: No such file or directory (os error 44) (hint: /out is \
          not granted (this job is granted no dirs): add it to [capabilities] dirs, e.g. \
-         dirs = [\"HOST_DIR:/out:rw\"])"
+         dirs = [\"HOST_DIR:/out\"] (read-only; \":rw\" to write))"
     );
     let logs = report.json["logs"].as_array().unwrap();
     assert!(logs.iter().any(|l| l["message"].as_str().unwrap().starts_with("hint: /out")));

@@ -33,7 +33,7 @@ fn command_exit_code_is_a_retryable_guest_error() {
     // code itself; wasi:cli/exit@0.2 carries only ok/err, so a component's is 1. Its stderr
     // names /data, so the host adds which grant is missing.
     let hint = " (hint: /data is not granted (this job is granted no dirs): add it to \
-                [capabilities] dirs, e.g. dirs = [\"HOST_DIR:/data:rw\"])";
+                [capabilities] dirs, e.g. dirs = [\"HOST_DIR:/data\"] (read-only; \":rw\" to write))";
     for (wasm, code) in [("command-rust-p1", 2), ("command-rust", 1)] {
         let run = run(&guest(wasm), dir.path(), &[]);
         assert_eq!(run.reason(), format!("retryable: exit code {code}{hint}"), "{wasm}");

@@ -33,7 +33,7 @@ pub(crate) fn ungranted_path(text: &str, granted: &[&str]) -> Option<String> {
             let why = if granted.is_empty() { " (this job is granted no dirs)" } else { "" };
             format!(
                 "{top} is not granted{why}: add it to [capabilities] dirs, e.g. \
-                 dirs = [\"HOST_DIR:{top}:rw\"]"
+                 dirs = [\"HOST_DIR:{top}\"] (read-only; \":rw\" to write)"
             )
         })
 }
@@ -48,7 +48,7 @@ mod tests {
         assert_eq!(
             ungranted_path(rust, &["/data"]).as_deref(),
             Some(
-                "/out is not granted: add it to [capabilities] dirs, e.g. dirs = [\"HOST_DIR:/out:rw\"]"
+                "/out is not granted: add it to [capabilities] dirs, e.g. dirs = [\"HOST_DIR:/out\"] (read-only; \":rw\" to write)"
             )
         );
         let python = "FileNotFoundError: [Errno 44] No such file or directory: '/out/x.csv'";
@@ -56,7 +56,7 @@ mod tests {
             ungranted_path(python, &[]).as_deref(),
             Some(
                 "/out is not granted (this job is granted no dirs): add it to [capabilities] \
-                 dirs, e.g. dirs = [\"HOST_DIR:/out:rw\"]"
+                 dirs, e.g. dirs = [\"HOST_DIR:/out\"] (read-only; \":rw\" to write)"
             )
         );
     }
