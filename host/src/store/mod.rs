@@ -9,6 +9,7 @@
 
 mod checkpoint;
 mod ledger;
+mod migrations;
 mod sqlite;
 mod sqlite_ledger;
 

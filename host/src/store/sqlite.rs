@@ -14,72 +14,11 @@ use std::time::Duration;
 
 use std::time::SystemTime;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::job::unix_ms;
 
 use super::{StateStore, StateUsage, StoreError};
-
-/// Schema migrations, applied in order; the index + 1 is the schema version.
-const MIGRATIONS: &[&str] = &[
-    // 1: per-job key-value state.
-    "CREATE TABLE job_state (
-         job   TEXT NOT NULL,
-         key   TEXT NOT NULL,
-         value BLOB NOT NULL,
-         updated_at_ms INTEGER NOT NULL,
-         PRIMARY KEY (job, key)
-     ) WITHOUT ROWID;",
-    // 2: the slot ledger (runs) and jobs' scheduling state.
-    "CREATE TABLE runs (
-         id              INTEGER PRIMARY KEY,
-         run_id          TEXT NOT NULL UNIQUE,
-         job             TEXT NOT NULL,
-         slot_ms         INTEGER,
-         attempt         INTEGER NOT NULL,
-         status          TEXT NOT NULL,
-         reason          TEXT NOT NULL DEFAULT '',
-         outcome         TEXT NOT NULL DEFAULT '',
-         trigger_kind    TEXT NOT NULL,
-         version         TEXT NOT NULL,
-         idempotency_key TEXT NOT NULL,
-         owner           TEXT NOT NULL,
-         scheduled_at_ms INTEGER NOT NULL,
-         started_at_ms   INTEGER,
-         finished_at_ms  INTEGER,
-         duration_ms     REAL,
-         fuel_used       INTEGER,
-         peak_memory     INTEGER,
-         output          TEXT NOT NULL DEFAULT '',
-         logs_json       TEXT NOT NULL DEFAULT '[]',
-         retry_at_ms     INTEGER
-     );
-     -- S3: one claim per scheduled slot and attempt ...
-     CREATE UNIQUE INDEX runs_slot ON runs (job, slot_ms, attempt) WHERE slot_ms IS NOT NULL;
-     -- ... and per manual idempotency key and attempt.
-     CREATE UNIQUE INDEX runs_manual ON runs (job, idempotency_key, attempt)
-         WHERE slot_ms IS NULL;
-     CREATE INDEX runs_job ON runs (job, id DESC);
-     -- Small by construction: only what is running now (or was, when a host died).
-     CREATE INDEX runs_running ON runs (owner) WHERE status = 'running';
-     CREATE INDEX runs_retry ON runs (retry_at_ms) WHERE retry_at_ms IS NOT NULL;
-     CREATE TABLE jobs (
-         name                 TEXT PRIMARY KEY,
-         version              TEXT NOT NULL,
-         schedule             TEXT NOT NULL,
-         paused               INTEGER NOT NULL DEFAULT 0,
-         pause_note           TEXT NOT NULL DEFAULT '',
-         breaker              TEXT NOT NULL DEFAULT 'closed',
-         breaker_until_ms     INTEGER,
-         consecutive_failures INTEGER NOT NULL DEFAULT 0,
-         schedule_epoch_ms    INTEGER NOT NULL,
-         updated_at_ms        INTEGER NOT NULL
-     ) WITHOUT ROWID;",
-    // 3: look-ups by idempotency key (a manual trigger's key is answered from the ledger).
-    "CREATE INDEX runs_key ON runs (job, idempotency_key);",
-    // 4: a run's network counts (JSON `NetCounts`, M5), NULL when it made no request.
-    "ALTER TABLE runs ADD COLUMN net_json TEXT;",
-];
 
 /// The embedded store.
 pub struct SqliteStore {
@@ -148,7 +87,7 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
             .map_err(open_err)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        migrate(&mut conn).map_err(open_err)?;
+        super::migrations::migrate(&mut conn).map_err(open_err)?;
         Ok(SqliteStore { conn: Mutex::new(conn), _checkpointer: None })
     }
 
@@ -157,25 +96,6 @@ impl SqliteStore {
         // is atomic), so a poisoned lock is safe to keep using.
         self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-}
-
-fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    let current = |conn: &Connection| -> rusqlite::Result<usize> {
-        conn.pragma_query_value(None, "user_version", |row| row.get(0))
-    };
-    if current(conn)? >= MIGRATIONS.len() {
-        return Ok(());
-    }
-    // IMMEDIATE takes the write lock first, so two processes opening an old database at
-    // once migrate one after the other (the busy timeout waits), and the version is re-read
-    // under the lock so the second one does not replay what the first applied.
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let version = current(&tx)?;
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", index + 1)?;
-    }
-    tx.commit()
 }
 
 impl StateStore for SqliteStore {
@@ -267,7 +187,7 @@ mod tests {
         {
             // What sandcron wrote before the ledger existed.
             let conn = Connection::open(&db.path).unwrap();
-            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(super::super::migrations::MIGRATIONS[0]).unwrap();
             conn.pragma_update(None, "user_version", 1).unwrap();
             conn.execute(
                 "INSERT INTO job_state (job, key, value, updated_at_ms) VALUES ('a', 'k', x'01', 1)",
@@ -278,7 +198,7 @@ mod tests {
         let store = SqliteStore::open(&db.path).unwrap();
         let version: usize =
             store.conn().pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
-        assert_eq!(version, MIGRATIONS.len());
+        assert_eq!(version, super::super::migrations::MIGRATIONS.len());
         assert_eq!(store.state_get("a", "k").unwrap().as_deref(), Some(&[1u8][..]));
         assert_eq!(Ledger::runs(&store, &RunFilter::default()).unwrap(), vec![]);
         assert_eq!(store.jobs().unwrap(), vec![]);
