@@ -141,6 +141,7 @@ pub async fn serve(
         None => None,
     };
     let store = Arc::new(SqliteStore::open(&config.store)?);
+    let writer = store.clone();
     let runtime = Arc::new(Runtime::new(&RuntimeConfig {
         cache_dir: config.cache_dir.clone(),
         pooling: config.pooling,
@@ -205,7 +206,10 @@ pub async fn serve(
     // The API reads history through its own connection: WAL lets it read beside the
     // writer, so a dashboard paging through runs never holds up a claim.
     let api_reader = match &listener {
-        Some(_) => Some(Arc::new(SqliteStore::open_existing(&config.store)?) as Arc<dyn Ledger>),
+        Some(_) => {
+            let reader = SqliteStore::open_existing(&config.store)?.sharing_health(&writer);
+            Some(Arc::new(reader) as Arc<dyn Ledger>)
+        }
         None => None,
     };
     let api_server = listener.zip(api_reader).map(|(listener, ledger)| {

@@ -26,5 +26,6 @@ mod reload;
 mod sandbox;
 mod scheduler;
 mod shapes;
+mod store_health;
 mod trigger_bounds;
 mod util;

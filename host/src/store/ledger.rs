@@ -16,7 +16,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::StoreError;
+use super::{HealthReport, StoreError};
 use crate::job::NetCounts;
 
 /// Where a run, or a slot recorded without a run, stands.
@@ -366,4 +366,10 @@ pub trait Ledger: Send + Sync {
 
     /// The latest run of each job that has one, by job name (`sandcron jobs`' last outcome).
     fn last_runs(&self) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// Whether the store is writing normally (`/readyz`, `/metrics`); a backend that
+    /// does not track it reports healthy.
+    fn health(&self) -> HealthReport {
+        HealthReport::default()
+    }
 }

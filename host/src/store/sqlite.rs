@@ -9,22 +9,27 @@
 //! roll back the last commits (never corrupting the file).
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use std::time::SystemTime;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, MAIN_DB, OpenFlags, OptionalExtension, params};
 
 use crate::job::unix_ms;
 
+use super::health::{StoreHealth, is_store_fault};
 use super::{StateStore, StateUsage, StoreError};
 
 /// The embedded store.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Fed by every write; shared with the API's reader (see [`SqliteStore::sharing_health`]).
+    health: Arc<StoreHealth>,
     /// Checkpoints in the background for the serving store; `None` for CLI readers.
     _checkpointer: Option<super::checkpoint::Checkpointer>,
+    /// Watches the store file of a writing store; `None` for CLI readers.
+    _watch: Option<super::watch::StoreWatch>,
 }
 
 /// Enough cached statements for every ledger and state query plus the `runs` filter shapes,
@@ -49,9 +54,17 @@ impl SqliteStore {
                 source,
             })?;
         }
+        check_folder_writable(path)?;
         let conn = Connection::open(path)
             .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
+        // SQLite opens a file it may not write read-only, silently: say so instead of
+        // failing at the first claim.
+        if conn.is_readonly(MAIN_DB).unwrap_or(false) {
+            let reason = "the file cannot be opened for writing".to_owned();
+            return Err(StoreError::ReadOnly { path: path.display().to_string(), reason });
+        }
         let mut store = Self::configure(conn, path)?;
+        store.probe_write(path)?;
         // Checkpoints move to a background connection; the automatic one stays as a bound.
         store._checkpointer = super::checkpoint::Checkpointer::start(path);
         if store._checkpointer.is_some() {
@@ -59,7 +72,51 @@ impl SqliteStore {
             conn.pragma_update(None, "wal_autocheckpoint", WAL_FALLBACK_CHECKPOINT_PAGES)
                 .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
         }
+        store._watch = super::watch::StoreWatch::start(path, store.health.clone());
         Ok(store)
+    }
+
+    /// A write that changes nothing (`user_version` rewritten), so a store that cannot be
+    /// written (immutable file, full or read-only file system) is refused at open.
+    fn probe_write(&self, path: &Path) -> Result<(), StoreError> {
+        let conn = self.conn();
+        let probe = || -> rusqlite::Result<()> {
+            let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+            conn.pragma_update(None, "user_version", version)
+        };
+        probe().map_err(|err| StoreError::ReadOnly {
+            path: path.display().to_string(),
+            reason: err.to_string(),
+        })
+    }
+
+    /// This store's health, shared by whoever reports it.
+    pub fn health(&self) -> Arc<StoreHealth> {
+        self.health.clone()
+    }
+
+    /// Reports `other`'s health as its own: the API reads through its own connection but
+    /// must report the serving store's health.
+    pub fn sharing_health(mut self, other: &SqliteStore) -> Self {
+        self.health = other.health();
+        self
+    }
+
+    /// Passes `result` through, feeding store faults to the health (with the slots a failed
+    /// claim could not take) and successes too.
+    pub(super) fn tracked<T>(
+        &self,
+        result: Result<T, StoreError>,
+        claims: &[super::NewRun],
+    ) -> Result<T, StoreError> {
+        match &result {
+            Ok(_) => self.health.write_ok(),
+            Err(StoreError::Query { operation, source }) if is_store_fault(source) => {
+                self.health.write_failed(operation, source, claims)
+            }
+            Err(_) => {}
+        }
+        result
     }
 
     /// Opens the existing database at `path`, for commands that read while a host may be
@@ -88,13 +145,39 @@ impl SqliteStore {
             .map_err(open_err)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         super::migrations::migrate(&mut conn).map_err(open_err)?;
-        Ok(SqliteStore { conn: Mutex::new(conn), _checkpointer: None })
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            health: Arc::default(),
+            _checkpointer: None,
+            _watch: None,
+        })
     }
 
     pub(super) fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent (each statement
         // is atomic), so a poisoned lock is safe to keep using.
         self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Refuses a store folder the host cannot create files in (SQLite needs its `-wal` and
+/// `-shm` files there), before SQLite fails with a bare "unable to open database file".
+fn check_folder_writable(path: &Path) -> Result<(), StoreError> {
+    let folder = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(folder) => folder,
+        None => Path::new("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let probe = folder.join(format!(".{name}.probe-{}", std::process::id()));
+    match std::fs::File::create_new(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(err) => Err(StoreError::ReadOnly {
+            path: folder.display().to_string(),
+            reason: format!("cannot create files in the folder: {err}"),
+        }),
     }
 }
 
@@ -111,7 +194,8 @@ impl StateStore for SqliteStore {
     }
 
     fn state_set(&self, job: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.conn()
+        let result = self
+            .conn()
             .execute(
                 "INSERT INTO job_state (job, key, value, updated_at_ms) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (job, key) DO UPDATE SET value = excluded.value,
@@ -119,14 +203,17 @@ impl StateStore for SqliteStore {
                 params![job, key, value, unix_ms(SystemTime::now()) as i64],
             )
             .map(drop)
-            .map_err(|source| StoreError::Query { operation: "state set", source })
+            .map_err(|source| StoreError::Query { operation: "state set", source });
+        self.tracked(result, &[])
     }
 
     fn state_delete(&self, job: &str, key: &str) -> Result<bool, StoreError> {
-        self.conn()
+        let result = self
+            .conn()
             .execute("DELETE FROM job_state WHERE job = ?1 AND key = ?2", params![job, key])
             .map(|n| n > 0)
-            .map_err(|source| StoreError::Query { operation: "state delete", source })
+            .map_err(|source| StoreError::Query { operation: "state delete", source });
+        self.tracked(result, &[])
     }
 
     fn state_keys(&self, job: &str) -> Result<Vec<String>, StoreError> {

@@ -115,6 +115,23 @@ pub(super) fn finish_many(
     batch(&mut conn).map_err(query_err("run finish batch"))
 }
 
+/// Records slots that could not be claimed while the store failed (already rows of
+/// status missed, `missed:store`), in one transaction; returns how many were new.
+pub(in crate::store) fn record_lost(
+    conn: &mut Connection,
+    runs: &[NewRun],
+) -> rusqlite::Result<usize> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut recorded = 0;
+    for run in runs {
+        if insert_claim(&tx, run)? == Claim::Claimed {
+            recorded += 1;
+        }
+    }
+    tx.commit()?;
+    Ok(recorded)
+}
+
 pub(super) fn release(store: &SqliteStore, run_id: &str) -> Result<bool, StoreError> {
     let removed = store
         .conn()

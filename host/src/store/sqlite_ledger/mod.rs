@@ -10,14 +10,15 @@
 //! # Layout
 //! This file maps rows to types and delegates each [`Ledger`] method to the file that owns
 //! it: `claims.rs` (claim, finish, release), `recovery.rs` (what a restart picks up),
-//! `queries.rs` (run history reads) and `jobs.rs` (jobs' scheduling state).
+//! `queries.rs` (run history reads) and `jobs.rs` (jobs' scheduling state). Every write goes
+//! through [`SqliteStore::tracked`], so store faults reach the store's health (`health.rs`).
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, Row, ToSql};
 
 use super::{
-    Claim, JobRow, Ledger, NewRun, RunDetail, RunFilter, RunFinish, RunRecord, RunStatus,
-    SqliteStore, StoreError,
+    Claim, HealthReport, JobRow, Ledger, NewRun, RunDetail, RunFilter, RunFinish, RunRecord,
+    RunStatus, SqliteStore, StoreError,
 };
 
 /// The `runs` columns in [`run_record`]'s order: every one but the captured text, which
@@ -141,23 +142,23 @@ fn run_records(
 
 impl Ledger for SqliteStore {
     fn claim(&self, run: &NewRun) -> Result<Claim, StoreError> {
-        claims::claim(self, run)
+        self.tracked(claims::claim(self, run), std::slice::from_ref(run))
     }
 
     fn claim_many(&self, runs: &[NewRun]) -> Result<Vec<Claim>, StoreError> {
-        claims::claim_many(self, runs)
+        self.tracked(claims::claim_many(self, runs), runs)
     }
 
     fn finish(&self, run_id: &str, finish: &RunFinish) -> Result<bool, StoreError> {
-        claims::finish(self, run_id, finish)
+        self.tracked(claims::finish(self, run_id, finish), &[])
     }
 
     fn finish_many(&self, finishes: &[(String, RunFinish)]) -> Result<Vec<bool>, StoreError> {
-        claims::finish_many(self, finishes)
+        self.tracked(claims::finish_many(self, finishes), &[])
     }
 
     fn release(&self, run_id: &str) -> Result<bool, StoreError> {
-        claims::release(self, run_id)
+        self.tracked(claims::release(self, run_id), &[])
     }
 
     fn recover_interrupted(
@@ -165,7 +166,7 @@ impl Ledger for SqliteStore {
         current_owner: &str,
         now_ms: i64,
     ) -> Result<Vec<RunRecord>, StoreError> {
-        recovery::recover_interrupted(self, current_owner, now_ms)
+        self.tracked(recovery::recover_interrupted(self, current_owner, now_ms), &[])
     }
 
     fn pending_retries(&self) -> Result<Vec<RunRecord>, StoreError> {
@@ -198,11 +199,11 @@ impl Ledger for SqliteStore {
     }
 
     fn upsert_job(&self, job: &JobRow) -> Result<(), StoreError> {
-        jobs::upsert_job(self, job)
+        self.tracked(jobs::upsert_job(self, job), &[])
     }
 
     fn remove_job(&self, name: &str) -> Result<(), StoreError> {
-        jobs::remove_job(self, name)
+        self.tracked(jobs::remove_job(self, name), &[])
     }
 
     fn job(&self, name: &str) -> Result<Option<JobRow>, StoreError> {
@@ -216,7 +217,13 @@ impl Ledger for SqliteStore {
     fn last_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
         queries::last_runs(self)
     }
+
+    fn health(&self) -> HealthReport {
+        self.health().report()
+    }
 }
+
+pub(super) use claims::record_lost;
 
 #[cfg(test)]
 mod tests {
