@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::main(args),
         Command::Jobs(args) => commands::jobs::main(args),
         Command::Runs(args) => commands::runs::main(args),
+        Command::Prune(args) => commands::prune::main(args),
         Command::Trigger(args) => commands::control::trigger(args),
         Command::Pause(args) => commands::control::pause(args),
         Command::Resume(args) => commands::control::resume(args),

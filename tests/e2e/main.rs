@@ -23,6 +23,7 @@ mod next;
 mod openapi;
 mod policies;
 mod reload;
+mod retention;
 mod sandbox;
 mod scheduler;
 mod shapes;

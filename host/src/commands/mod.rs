@@ -5,6 +5,7 @@ pub mod control;
 pub mod jobs;
 pub mod new;
 pub mod next;
+pub mod prune;
 pub mod run;
 pub mod runs;
 pub mod serve;

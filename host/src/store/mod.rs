@@ -13,8 +13,10 @@ mod checkpoint;
 mod health;
 mod ledger;
 mod migrations;
+mod pruner;
+mod retention;
 mod sqlite;
-mod sqlite_ledger;
+pub(crate) mod sqlite_ledger;
 mod ticker;
 mod watch;
 
@@ -23,6 +25,8 @@ pub use ledger::{
     Claim, JobRow, Ledger, NewRun, RunDetail, RunFilter, RunFinish, RunRecord, RunStatus,
     UnknownRunStatus,
 };
+pub use pruner::{JobPolicies, Pruner};
+pub use retention::{PruneOptions, PruneReport, RetentionPolicy};
 pub use sqlite::SqliteStore;
 
 /// A storage failure, with what was being done.

@@ -47,7 +47,7 @@ mod jobs;
 mod queries;
 mod recovery;
 #[cfg(test)]
-mod test_util;
+pub(crate) mod test_util;
 
 fn query_err(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
     move |source| StoreError::Query { operation, source }

@@ -3,15 +3,15 @@
 use super::{NewRun, RunFinish, RunRecord, RunStatus, SqliteStore};
 use crate::store::{Ledger, TempDb};
 
-pub(super) const HOST: &str = "host-a";
-pub(super) const LOGS: &str = r#"[{"level":"info","message":"hi"}]"#;
+pub(crate) const HOST: &str = "host-a";
+pub(crate) const LOGS: &str = r#"[{"level":"info","message":"hi"}]"#;
 
 /// One run without its text, as lists read it.
-pub(super) fn record(store: &SqliteStore, run_id: &str) -> Option<RunRecord> {
+pub(crate) fn record(store: &SqliteStore, run_id: &str) -> Option<RunRecord> {
     store.run(run_id).unwrap().map(|detail| detail.record)
 }
 
-pub(super) fn scheduled(run_id: &str, job: &str, slot_ms: i64, attempt: u32) -> NewRun {
+pub(crate) fn scheduled(run_id: &str, job: &str, slot_ms: i64, attempt: u32) -> NewRun {
     NewRun {
         run_id: run_id.to_owned(),
         job: job.to_owned(),
@@ -28,7 +28,7 @@ pub(super) fn scheduled(run_id: &str, job: &str, slot_ms: i64, attempt: u32) -> 
     }
 }
 
-pub(super) fn manual(run_id: &str, job: &str, key: &str, attempt: u32) -> NewRun {
+pub(crate) fn manual(run_id: &str, job: &str, key: &str, attempt: u32) -> NewRun {
     NewRun {
         slot_ms: None,
         trigger: "manual".to_owned(),
@@ -37,7 +37,7 @@ pub(super) fn manual(run_id: &str, job: &str, key: &str, attempt: u32) -> NewRun
     }
 }
 
-pub(super) fn failed(at_ms: i64, retry_at_ms: Option<i64>) -> RunFinish {
+pub(crate) fn failed(at_ms: i64, retry_at_ms: Option<i64>) -> RunFinish {
     RunFinish {
         status: RunStatus::Failed,
         reason: "trap: unreachable".to_owned(),
@@ -55,7 +55,7 @@ pub(super) fn failed(at_ms: i64, retry_at_ms: Option<i64>) -> RunFinish {
     }
 }
 
-pub(super) fn succeeded(at_ms: i64) -> RunFinish {
+pub(crate) fn succeeded(at_ms: i64) -> RunFinish {
     RunFinish {
         status: RunStatus::Succeeded,
         reason: String::new(),
@@ -74,6 +74,6 @@ pub(super) fn succeeded(at_ms: i64) -> RunFinish {
     }
 }
 
-pub(super) fn open(db: &TempDb) -> SqliteStore {
+pub(crate) fn open(db: &TempDb) -> SqliteStore {
     SqliteStore::open(&db.path).unwrap()
 }
