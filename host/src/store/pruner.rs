@@ -22,8 +22,9 @@ pub const EVERY: Duration = Duration::from_secs(600);
 /// The first round comes this soon after start.
 const FIRST: Duration = Duration::from_secs(1);
 
-/// Rows per transaction.
-const BATCH: usize = 500;
+/// Rows per transaction: benches/prune.rs measured claim p99 3.7 ms during a prune of
+/// 100,000 rows in batches of 100, 10.5 ms with 500, 58 ms as one transaction.
+const BATCH: usize = 100;
 
 /// Per-job policies that override the host's, shared with whoever loads jobs.
 #[derive(Debug, Default)]

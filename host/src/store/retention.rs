@@ -9,7 +9,7 @@
 //! (removed from the folder) keep nothing past `max_age`.
 //!
 //! Each batch is one transaction of at most [`PruneOptions::batch`] rows on the store's one
-//! connection: a claim waits for at most one batch (a few milliseconds), and the pruner
+//! connection: a claim waits for at most one batch (a few milliseconds; benches/prune.rs), and the pruner
 //! lets go of the lock between batches, so claims queued meanwhile go first.
 
 use std::time::Duration;
