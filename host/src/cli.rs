@@ -58,6 +58,11 @@ pub enum Command {
     /// With --follow, waits for the run to end, then prints every later run as it ends,
     /// until interrupted. Exits 2 when the job or run is unknown.
     Logs(LogsArgs),
+    /// Remove old run history from the store, and print what went.
+    ///
+    /// Works with or without a host serving the store. Running runs, retries still due
+    /// and (unless --forget-last-failure) each job's newest failure are kept.
+    Prune(PruneArgs),
     /// Start a job now on a running host (through its API).
     ///
     /// The same --idempotency-key starts one run however often it is sent. The job's
@@ -155,6 +160,9 @@ pub struct ServeArgs {
     pub api_host: Vec<crate::api::ApiHostName>,
     #[command(flatten)]
     #[allow(missing_docs)]
+    pub retention: RetentionArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
     pub runtime: RuntimeArgs,
 }
 
@@ -167,6 +175,43 @@ pub struct JobsArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `sandcron prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove runs due longer ago than this (e.g. 30d, 12h).
+    #[arg(long, value_name = "DURATION")]
+    pub older_than: Option<Span>,
+    /// Keep at most this many runs per job (the newest).
+    #[arg(long, value_name = "N")]
+    pub keep_runs: Option<u64>,
+    /// Only this job's runs.
+    #[arg(long, value_name = "JOB")]
+    pub job: Option<String>,
+    /// Print what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove each job's newest failure too when it is past the limits.
+    #[arg(long)]
+    pub forget_last_failure: bool,
+    /// Store (SQLite file) [default: sandcron.db in the per-user data dir].
+    #[arg(long, value_name = "PATH", env = "SANDCRON_STORE")]
+    pub store: Option<PathBuf>,
+}
+
+/// History kept by `serve` (`[retention]` in a job's manifest overrides these per job).
+#[derive(Debug, Args)]
+pub struct RetentionArgs {
+    /// Runs due longer ago than this are pruned in the background (e.g. 30d).
+    #[arg(long, value_name = "DURATION")]
+    pub retention_max_age: Option<Span>,
+    /// Most runs kept per job; older ones are pruned in the background.
+    #[arg(long, value_name = "N")]
+    pub retention_max_runs: Option<u64>,
+    /// Keep each job's newest failure whatever the limits (`=false` to prune it too).
+    #[arg(long, value_name = "BOOL", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub retention_keep_last_failure: bool,
 }
 
 /// `sandcron runs`.

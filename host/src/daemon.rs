@@ -21,7 +21,7 @@ use crate::config::{HostLimits, JobSpec, parse_manifest};
 use crate::metrics::Metrics;
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::scheduler::{self, JobDef, JobEvent, SchedulerConfig, Services, SystemClock};
-use crate::store::{Ledger, SqliteStore, StateStore};
+use crate::store::{JobPolicies, Ledger, Pruner, RetentionPolicy, SqliteStore, StateStore};
 use crate::watcher::{JobChange, JobLoader, Watcher};
 
 /// Settings for `serve`.
@@ -53,6 +53,8 @@ pub struct ServeConfig {
     pub api_limits: ConnectionLimits,
     /// Names the API answers to besides localhost and its addresses.
     pub api_hosts: Vec<ApiHostName>,
+    /// How much run history to keep (a job's `[retention]` overrides it).
+    pub retention: RetentionPolicy,
 }
 
 /// Loads a job the way the watched folder needs: manifest, capability checks, compilation.
@@ -126,6 +128,17 @@ fn lock_store(store: &Path) -> anyhow::Result<File> {
     Ok(file)
 }
 
+/// Keeps the pruner's per-job policies current: a job's `[retention]` over the host's.
+fn job_retention(policies: &JobPolicies, host: RetentionPolicy, spec: &JobSpec) {
+    let own = spec.retention;
+    let policy = own.is_set().then(|| RetentionPolicy {
+        max_age: own.max_age.map(|span| span.0).or(host.max_age),
+        max_runs: own.max_runs.or(host.max_runs),
+        keep_last_failure: own.keep_last_failure.unwrap_or(host.keep_last_failure),
+    });
+    policies.set(&spec.name, policy);
+}
+
 /// Runs the host until `shutdown` resolves; guests run on `guests`.
 pub async fn serve(
     config: ServeConfig,
@@ -156,6 +169,9 @@ pub async fn serve(
         None => None,
     };
     let store = Arc::new(SqliteStore::open(&config.store)?);
+    let writer = store.clone();
+    let retention = Arc::new(JobPolicies::default());
+    let _pruner = Pruner::start(store.clone(), config.retention, retention.clone());
     let runtime = Arc::new(Runtime::new(&RuntimeConfig {
         cache_dir: config.cache_dir.clone(),
         pooling: config.pooling,
@@ -170,6 +186,7 @@ pub async fn serve(
         .with_context(|| format!("cannot watch {}", config.jobs_dir.display()))?;
     let (events_tx, events_rx) = mpsc::channel(256);
     let mut initial_scan = watcher.initial_scan();
+    let (policies, host_retention) = (retention.clone(), config.retention);
     let bridge = tokio::spawn(async move {
         let mut scan_pending = true;
         loop {
@@ -191,9 +208,13 @@ pub async fn serve(
             };
             let event = match change {
                 JobChange::Added { job, .. } | JobChange::Updated { job, .. } => {
+                    job_retention(&policies, host_retention, &job.spec);
                     JobEvent::Upsert(job)
                 }
-                JobChange::Removed { name } => JobEvent::Remove(name),
+                JobChange::Removed { name } => {
+                    policies.set(&name, None);
+                    JobEvent::Remove(name)
+                }
                 JobChange::Invalid { name, error } => JobEvent::Invalid { name, error },
             };
             if events_tx.send(event).await.is_err() {
@@ -220,7 +241,10 @@ pub async fn serve(
     // The API reads history through its own connection: WAL lets it read beside the
     // writer, so a dashboard paging through runs never holds up a claim.
     let api_reader = match &listener {
-        Some(_) => Some(Arc::new(SqliteStore::open_existing(&config.store)?) as Arc<dyn Ledger>),
+        Some(_) => {
+            let reader = SqliteStore::open_existing(&config.store)?.sharing_health(&writer);
+            Some(Arc::new(reader) as Arc<dyn Ledger>)
+        }
         None => None,
     };
     let api_server = listener.zip(api_reader).map(|(listener, ledger)| {

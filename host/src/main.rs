@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Command::Jobs(args) => commands::jobs::main(args),
         Command::Runs(args) => commands::runs::main(args),
         Command::Logs(args) => commands::logs::main(args),
+        Command::Prune(args) => commands::prune::main(args),
         Command::Trigger(args) => commands::control::trigger(args),
         Command::Pause(args) => commands::control::pause(args),
         Command::Resume(args) => commands::control::resume(args),

@@ -129,6 +129,9 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn readyz(State(context): AppState) -> Response {
+    if let Some(problem) = context.ledger.health().problem {
+        return store_failing(&problem).into_response();
+    }
     let why = match context.scheduler.status(None, 0).await {
         Some(report) if report.ready => {
             let body = json!({ "status": "ready", "jobs": report.jobs.len() });
@@ -140,7 +143,16 @@ async fn readyz(State(context): AppState) -> Response {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why).into_response()
 }
 
+/// 503 while the store cannot write: runs would not be recorded, so the host is not ready.
+fn store_failing(problem: &crate::store::StoreProblem) -> ApiError {
+    let message = format!("the store is failing: {}: {}", problem.operation, problem.error);
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_failing", message)
+        .with_details(json!({ "operation": problem.operation, "since_ms": problem.since_ms }))
+}
+
 async fn metrics(State(context): AppState) -> impl IntoResponse {
+    let health = context.ledger.health();
+    context.metrics.store_health(health.healthy(), &health.errors);
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], context.metrics.render())
 }
 

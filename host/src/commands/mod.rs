@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod logs;
 pub mod new;
 pub mod next;
+pub mod prune;
 pub mod run;
 pub mod runs;
 pub mod serve;

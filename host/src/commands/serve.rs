@@ -69,6 +69,11 @@ pub fn main(args: ServeArgs) -> Exit {
         insecure_http: args.insecure_http,
         api_limits: ConnectionLimits { max_connections, idle_timeout: args.api_idle_timeout.0 },
         api_hosts: args.api_host.clone(),
+        retention: crate::store::RetentionPolicy {
+            max_age: args.retention.retention_max_age.map(|span| span.0),
+            max_runs: args.retention.retention_max_runs,
+            keep_last_failure: args.retention.retention_keep_last_failure,
+        },
     };
     if config.api.is_some_and(|addr| crate::api::needs_token(&addr)) && config.token.is_none() {
         eprintln!(

@@ -16,7 +16,7 @@ use std::path::Path;
 pub use crate::schedule::{DstFold, DstGap};
 pub use allowlist::{AllowedHost, HostPattern, NetScheme, PortPattern, canonical, normalize_name};
 pub use error::ManifestError;
-pub use raw::{Misfire, Overlap};
+pub use raw::{Misfire, Overlap, RetentionOverride};
 pub use secrets::{Secret, SecretSource, SecretValue};
 pub use spec::{
     BreakerPolicy, Capabilities, DirGrant, HostLimits, JobSpec, Limits, NetLimits, RetryPolicy,

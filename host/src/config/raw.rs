@@ -38,6 +38,8 @@ pub(crate) struct RawManifest {
     pub retry: Option<RawRetry>,
     pub breaker: Option<RawBreaker>,
     #[serde(default)]
+    pub retention: RetentionOverride,
+    #[serde(default)]
     pub capabilities: RawCapabilities,
     #[serde(default)]
     pub secrets: BTreeMap<String, Spanned<RawSecret>>,
@@ -88,6 +90,27 @@ pub(crate) struct RawRetry {
 pub(crate) struct RawBreaker {
     pub failures: Option<u32>,
     pub cooldown: Option<Span>,
+}
+
+/// `[retention]` (issue 15): how much of this job's run history the host keeps; each key
+/// present overrides the host's `--retention-*` setting. Already typed, so it is also the
+/// validated form ([`super::JobSpec::retention`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionOverride {
+    /// Runs due longer ago than this are pruned.
+    pub max_age: Option<Span>,
+    /// Most runs kept.
+    pub max_runs: Option<u64>,
+    /// Keep the newest failure whatever the limits.
+    pub keep_last_failure: Option<bool>,
+}
+
+impl RetentionOverride {
+    /// Whether the manifest set anything.
+    pub fn is_set(&self) -> bool {
+        *self != RetentionOverride::default()
+    }
 }
 
 /// `[capabilities]` (M5). Nothing is granted unless listed here.

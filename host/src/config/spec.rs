@@ -230,6 +230,8 @@ pub struct JobSpec {
     pub breaker: Option<BreakerPolicy>,
     /// Rollback after this many failed first runs of a new version.
     pub rollback_on_failure: Option<u32>,
+    /// `[retention]`: overrides of the host's history limits for this job.
+    pub retention: super::raw::RetentionOverride,
     /// Granted capabilities.
     pub capabilities: Capabilities,
     /// `[config]`, flattened to strings (non-strings as JSON text).
@@ -250,6 +252,7 @@ impl JobSpec {
             retry: RetryPolicy::default(),
             breaker: None,
             rollback_on_failure: None,
+            retention: Default::default(),
             capabilities: Capabilities::default(),
             config: BTreeMap::new(),
             secrets: Vec::new(),
@@ -462,6 +465,7 @@ impl JobSpec {
             retry,
             breaker,
             rollback_on_failure: raw.rollback_on_failure,
+            retention: raw.retention,
             capabilities: Capabilities { dirs, env: raw.capabilities.env, allowed_hosts },
             config,
             secrets,

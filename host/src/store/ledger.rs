@@ -16,7 +16,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::StoreError;
+use super::{HealthReport, StoreError};
 use crate::job::NetCounts;
 
 /// Where a run, or a slot recorded without a run, stands.
@@ -387,4 +387,9 @@ pub trait Ledger: Send + Sync {
     fn clear_load_error(&self, name: &str) -> Result<(), StoreError>;
     /// Every recorded failed load, by name.
     fn load_errors(&self) -> Result<Vec<LoadErrorRow>, StoreError>;
+    /// Whether the store is writing normally (`/readyz`, `/metrics`); a backend that
+    /// does not track it reports healthy.
+    fn health(&self) -> HealthReport {
+        HealthReport::default()
+    }
 }
