@@ -188,6 +188,8 @@ pub async fn serve(
     });
 
     let metrics = Arc::new(Metrics::new());
+    let notify = crate::notifications::Notifier::new();
+    notify.start_ticker().context("cannot start the notification thread")?;
     let services = Arc::new(Services {
         runtime,
         ledger: store.clone() as Arc<dyn Ledger>,
@@ -195,6 +197,7 @@ pub async fn serve(
         clock: Arc::new(SystemClock),
         owner: Arc::from(owner_id()),
         metrics: metrics.clone(),
+        notify,
     });
     let (handle, control_rx) = scheduler::control_channel();
     // One shutdown signal, seen by the scheduler and the API server.

@@ -54,13 +54,15 @@ fn die_quietly_on_closed_pipe() {
     }
 }
 
-/// Logs go to stderr; `SANDCRON_LOG` (or `RUST_LOG`) sets the filter, warnings by default.
-/// Lines inside a run carry its span (job and run id); `--log-format json` writes one JSON
-/// object per line with those fields.
+/// Logs go to stderr; `SANDCRON_LOG` (or `RUST_LOG`; empty is unset) sets the filter: by default warnings
+/// (every failed run is one, rate-limited per job) plus the host's start-up and stop lines
+/// (which say where the API listens). Lines inside a run carry its span (job and run id);
+/// `--log-format json` writes one JSON object per line with those fields.
 fn init_tracing(format: LogFormat) {
-    let filter = std::env::var("SANDCRON_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "warn".to_string());
+    let set = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let filter = set("SANDCRON_LOG")
+        .or_else(|| set("RUST_LOG"))
+        .unwrap_or_else(|| "warn,sandcron::daemon=info".to_string());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr);

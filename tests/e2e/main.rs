@@ -20,6 +20,7 @@ mod metrics;
 mod net_servers;
 mod network;
 mod next;
+mod notify;
 mod openapi;
 mod policies;
 mod reload;
