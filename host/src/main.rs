@@ -2,13 +2,12 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use sandcron::cli::{Cli, Command, LogFormat};
+use sandcron::cli::{Command, LogFormat};
 use sandcron::commands;
 
 fn main() -> ExitCode {
     quiet_library_backtraces();
-    let cli = Cli::parse();
+    let cli = commands::serve_config::parse(std::env::args_os().collect());
     if !matches!(cli.command, Command::Serve(_)) {
         die_quietly_on_closed_pipe();
     }

@@ -13,6 +13,7 @@ mod control;
 mod dashboard;
 mod guest_api;
 mod host;
+mod host_config;
 mod hostile_output;
 mod http;
 mod languages;
