@@ -49,6 +49,8 @@ pub struct ServeConfig {
     pub api_limits: ConnectionLimits,
     /// Names the API answers to besides localhost and its addresses.
     pub api_hosts: Vec<ApiHostName>,
+    /// Webhooks and their delivery (the host config file's `[notify]`).
+    pub notify: crate::config::NotifySettings,
 }
 
 /// Loads a job the way the watched folder needs: manifest, capability checks, compilation.
@@ -84,11 +86,16 @@ impl JobLoader for DaemonLoader {
     }
 }
 
+/// This machine's name (the `host` of notifications, the start of the owner id).
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into())
+}
+
 /// A unique id for this host instance, recorded as the owner of every run it claims.
 fn owner_id() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "host".into());
+    let host = hostname();
     let started = crate::job::unix_ms(std::time::SystemTime::now());
     format!("{host}-{}-{started}", std::process::id())
 }
@@ -188,8 +195,8 @@ pub async fn serve(
     });
 
     let metrics = Arc::new(Metrics::new());
-    let notify = crate::notifications::Notifier::new();
-    notify.start_ticker().context("cannot start the notification thread")?;
+    let notify = crate::notifications::Notifier::start(&config.notify, hostname(), metrics.clone())
+        .context("cannot start the notification threads")?;
     let services = Arc::new(Services {
         runtime,
         ledger: store.clone() as Arc<dyn Ledger>,

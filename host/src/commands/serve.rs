@@ -3,6 +3,7 @@
 
 use crate::api::{ConnectionLimits, connection_budget};
 use crate::cli::ServeArgs;
+use crate::config::host_notify;
 use crate::daemon::{ServeConfig, serve};
 
 use super::{Exit, default_cache_dir, default_store_path};
@@ -25,6 +26,18 @@ pub fn main(args: ServeArgs) -> Exit {
             args.api_max_connections
         );
     }
+    let notify = match &args.config {
+        None => Default::default(),
+        Some(path) => {
+            match super::serve_config::read(path).and_then(|text| host_notify(&text, path)) {
+                Ok(settings) => settings,
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    return Exit::InvalidInput;
+                }
+            }
+        }
+    };
     let config = ServeConfig {
         jobs_dir: args.jobs.clone(),
         store: args.store.clone().unwrap_or_else(default_store_path),
@@ -38,6 +51,7 @@ pub fn main(args: ServeArgs) -> Exit {
         token: args.token.clone().filter(|t| !t.is_empty()),
         api_limits: ConnectionLimits { max_connections, idle_timeout: args.api_idle_timeout.0 },
         api_hosts: args.api_host.clone(),
+        notify,
     };
     if config.api.is_some_and(|addr| crate::api::needs_token(&addr)) && config.token.is_none() {
         eprintln!(

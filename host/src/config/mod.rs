@@ -7,6 +7,7 @@
 mod allowlist;
 mod error;
 pub mod host_file;
+mod notify;
 mod raw;
 mod secrets;
 mod spec;
@@ -17,6 +18,7 @@ use std::path::Path;
 pub use crate::schedule::{DstFold, DstGap};
 pub use allowlist::{AllowedHost, HostPattern, NetScheme, PortPattern, canonical, normalize_name};
 pub use error::{HostFileError, ManifestError};
+pub use notify::{EventKind, JobNotify, NotifySettings, Webhook, host_notify};
 pub use raw::{Misfire, Overlap};
 pub use secrets::{Secret, SecretSource, SecretValue};
 pub use spec::{
