@@ -213,3 +213,28 @@ fn a_failing_job_posts_to_the_webhook_which_is_retried_and_a_dead_one_delays_not
     assert!(metrics.contains("sandcron_notifications_total{outcome=\"sent\"}"), "{metrics}");
     host.stop();
 }
+
+#[test]
+fn validate_lists_a_jobs_notify_table_and_rejects_a_bad_webhook_at_its_line() {
+    let site = Site::new();
+    let manifest = site.jobs().join("hook.toml");
+    std::fs::write(
+        &manifest,
+        "every = \"1m\"\n[notify]\non_failure = false\nwebhooks = [\"http://127.0.0.1:9/team\"]\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) =
+        crate::util::sandcron_cmd(&["validate".as_ref(), manifest.as_os_str()]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(
+            "notify:  all events, run failures silenced; webhooks: the host's and http://127.0.0.1:9/team"
+        ),
+        "{stdout}"
+    );
+    std::fs::write(&manifest, "every = \"1m\"\n[notify]\nwebhooks = [\"mailto:ops\"]\n").unwrap();
+    let (code, stdout, _) = crate::util::sandcron_cmd(&["validate".as_ref(), manifest.as_os_str()]);
+    assert_eq!(code, 2, "{stdout}");
+    let at = format!("{}:3:13: notify.webhooks: invalid URL \"mailto:ops\"", manifest.display());
+    assert!(stdout.contains(&at), "{stdout}");
+}

@@ -81,13 +81,13 @@ impl Target {
             policy,
             metrics,
         });
-        let weak = Arc::downgrade(&target);
+        let (weak, timeout) = (Arc::downgrade(&target), target.policy.timeout);
         std::thread::Builder::new().name("sandcron-webhook".into()).spawn(move || {
             let agent = ureq::Agent::new_with_config(
                 ureq::Agent::config_builder()
                     .http_status_as_error(false)
                     .max_redirects(0)
-                    .timeout_global(weak.upgrade().map(|t| t.policy.timeout))
+                    .timeout_global(Some(timeout))
                     .build(),
             );
             while let Some(target) = weak.upgrade() {

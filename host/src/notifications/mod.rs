@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use chrono::{SecondsFormat, Utc};
 use serde_json::{Value, json};
 
-use crate::config::{EventKind, JobSpec, NotifySettings, Webhook};
+use crate::config::{EventKind, JobNotify, JobSpec, NotifySettings, Webhook};
 use crate::metrics::Metrics;
 use crate::store::{RunFinish, RunStatus};
 use deliver::{Policy, Target};
@@ -42,8 +42,9 @@ pub struct Notifier {
 
 #[derive(Default)]
 struct Inner {
-    /// A std mutex: held for a map lookup, never across I/O.
-    limiter: Mutex<Limiter>,
+    /// A std mutex: held for a map lookup, never across I/O. Tagged with the failing
+    /// job's `[notify]`, so a summary goes where its failures would have gone.
+    limiter: Mutex<Limiter<JobNotify>>,
     /// The `host` field of every document.
     host: String,
     /// The host's webhooks, each with its delivery thread.
@@ -99,20 +100,20 @@ impl Notifier {
     /// Sums up the failures each closed window suppressed.
     fn tick(&self, now: Instant) {
         let closed = self.lock_limiter().closed(now);
-        for (job, count) in closed {
-            self.summary(None, &job, count);
+        for (job, count, notify) in closed {
+            self.summary(&notify, &job, count);
         }
     }
 
-    fn lock_limiter(&self) -> std::sync::MutexGuard<'_, Limiter> {
+    fn lock_limiter(&self) -> std::sync::MutexGuard<'_, Limiter<JobNotify>> {
         self.inner.limiter.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn summary(&self, spec: Option<&JobSpec>, job: &str, count: u32) {
+    fn summary(&self, notify: &JobNotify, job: &str, count: u32) {
         let reason = format!("{count} more failures of {job} in the last minute");
         tracing::warn!(parent: None, job = %job, suppressed = count, "…and {reason} (see `sandcron runs {job}`)");
         let details = json!({ "count": count });
-        self.emit(EventKind::FailuresSuppressed, spec, job, None, &reason, details);
+        self.emit(EventKind::FailuresSuppressed, Some(notify), job, None, &reason, details);
     }
 
     /// A run ended; reports it when it failed (an interrupted or missed run is no failure).
@@ -120,9 +121,16 @@ impl Notifier {
         if finish.status != RunStatus::Failed {
             return;
         }
-        let admit = self.lock_limiter().admit(&spec.name, Instant::now());
+        let admit = {
+            let mut limiter = self.lock_limiter();
+            let admit = limiter.admit(&spec.name, Instant::now(), spec.notify.clone());
+            if !admit.report {
+                limiter.retag(&spec.name, spec.notify.clone());
+            }
+            admit
+        };
         if let Some(count) = admit.summary {
-            self.summary(Some(spec), &spec.name, count);
+            self.summary(&spec.notify, &spec.name, count);
         }
         if !admit.report {
             return;
@@ -141,7 +149,7 @@ impl Notifier {
         let details =
             json!({ "attempt": attempt, "outcome": finish.outcome, "will_retry": will_retry });
         let kind = EventKind::RunFailed;
-        self.emit(kind, Some(spec), &spec.name, Some(run_id), &finish.reason, details);
+        self.emit(kind, Some(&spec.notify), &spec.name, Some(run_id), &finish.reason, details);
     }
 
     /// The job's breaker opened after `failures` failed slots; it is paused until `until_ms`.
@@ -149,20 +157,27 @@ impl Notifier {
         let until = chrono::DateTime::from_timestamp_millis(until_ms).unwrap_or_default();
         let reason = format!("{failures} consecutive failed slots; paused until {until}");
         let details = json!({ "failures": failures, "until": rfc3339(until) });
-        self.emit(EventKind::BreakerOpened, Some(spec), &spec.name, None, &reason, details);
+        self.emit(EventKind::BreakerOpened, Some(&spec.notify), &spec.name, None, &reason, details);
     }
 
     /// The job's breaker closed: the probe run succeeded.
     pub fn breaker_closed(&self, spec: &JobSpec) {
         let reason = "the probe run succeeded";
-        self.emit(EventKind::BreakerClosed, Some(spec), &spec.name, None, reason, json!({}));
+        self.emit(
+            EventKind::BreakerClosed,
+            Some(&spec.notify),
+            &spec.name,
+            None,
+            reason,
+            json!({}),
+        );
     }
 
     /// Version `from` (of `spec`) failed its first `failures` slots: `to` was restored.
     pub fn rolled_back(&self, spec: &JobSpec, from: &str, to: &str, failures: u32) {
         let reason = format!("version {from} failed its first {failures} slot(s); {to} restored");
         let details = json!({ "from": from, "to": to, "failures": failures });
-        self.emit(EventKind::Rollback, Some(spec), &spec.name, None, &reason, details);
+        self.emit(EventKind::Rollback, Some(&spec.notify), &spec.name, None, &reason, details);
     }
 
     /// `count` slots were recorded without running; only `missed:*` reasons are reported.
@@ -171,26 +186,25 @@ impl Notifier {
             return;
         }
         let details = json!({ "count": count });
-        self.emit(EventKind::MissedSlots, spec, job, None, reason, details);
+        self.emit(EventKind::MissedSlots, spec.map(|s| &s.notify), job, None, reason, details);
     }
 
     /// A job's new files failed to load; `running` is the version that keeps running, if any.
     pub fn reload_error(&self, running: Option<&JobSpec>, job: &str, error: &str) {
         let details = json!({ "keeps_running": running.is_some() });
-        self.emit(EventKind::ReloadError, running, job, None, error, details);
+        self.emit(EventKind::ReloadError, running.map(|s| &s.notify), job, None, error, details);
     }
 
     /// Builds the document once and queues it for every webhook that wants it.
     fn emit(
         &self,
         kind: EventKind,
-        spec: Option<&JobSpec>,
+        notify: Option<&JobNotify>,
         job: &str,
         run_id: Option<&str>,
         reason: &str,
         details: Value,
     ) {
-        let notify = spec.map(|spec| &spec.notify);
         if notify.is_some_and(|notify| !notify.wants(kind)) {
             return;
         }
