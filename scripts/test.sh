@@ -9,6 +9,7 @@ bash scripts/build-guests.sh
 bash scripts/build-lang-guests.sh   # JS, Python, C, Go: toolchains from the registries
 bash scripts/browser-setup.sh >/dev/null   # Chromium + playwright-core for the dashboard test
 bash scripts/api-conformance.sh --install   # schemathesis for the OpenAPI conformance test
+bash scripts/alert-rules-check.sh   # promtool: the alert rules in docs/alerts and their unit tests
 
 # Build first and fail on warnings in our own crates (cargo replays cached warnings).
 build_log=$(mktemp)

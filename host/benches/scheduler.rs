@@ -175,6 +175,7 @@ impl Host {
             clock: Arc::new(SystemClock) as Arc<dyn Clock>,
             owner: Arc::from(format!("bench-{}", std::process::id())),
             metrics,
+            notify: Default::default(),
         });
         let (events, events_rx) = mpsc::channel(256);
         let (_control, control_rx) = scheduler::control_channel();

@@ -107,6 +107,11 @@ pub struct ManArgs {
 /// `sandcron serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// Host config file (TOML): each flag of `serve` is a key (`workers = 4`, `[api]
+    /// idle-timeout = "10s"` for --api-idle-timeout), plus `[notify]` (webhooks). Flags and
+    /// environment variables override it. See docs/sandcron.example.toml.
+    #[arg(long, value_name = "FILE", env = "SANDCRON_CONFIG")]
+    pub config: Option<PathBuf>,
     /// The watched jobs folder.
     #[arg(long, value_name = "DIR")]
     pub jobs: PathBuf,

@@ -55,6 +55,8 @@ pub struct ServeConfig {
     pub api_hosts: Vec<ApiHostName>,
     /// How much run history to keep (a job's `[retention]` overrides it).
     pub retention: RetentionPolicy,
+    /// Webhooks and their delivery (the host config file's `[notify]`).
+    pub notify: crate::config::NotifySettings,
 }
 
 /// Loads a job the way the watched folder needs: manifest, capability checks, compilation.
@@ -93,11 +95,16 @@ impl JobLoader for DaemonLoader {
     }
 }
 
+/// This machine's name (the `host` of notifications, the start of the owner id).
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into())
+}
+
 /// A unique id for this host instance, recorded as the owner of every run it claims.
 fn owner_id() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "host".into());
+    let host = hostname();
     let started = crate::job::unix_ms(std::time::SystemTime::now());
     format!("{host}-{}-{started}", std::process::id())
 }
@@ -224,6 +231,8 @@ pub async fn serve(
     });
 
     let metrics = Arc::new(Metrics::new());
+    let notify = crate::notifications::Notifier::start(&config.notify, hostname(), metrics.clone())
+        .context("cannot start the notification threads")?;
     let services = Arc::new(Services {
         runtime,
         ledger: store.clone() as Arc<dyn Ledger>,
@@ -231,6 +240,7 @@ pub async fn serve(
         clock: Arc::new(SystemClock),
         owner: Arc::from(owner_id()),
         metrics: metrics.clone(),
+        notify,
     });
     let (handle, control_rx) = scheduler::control_channel();
     // One shutdown signal, seen by the scheduler and the API server.

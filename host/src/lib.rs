@@ -8,6 +8,7 @@
 //! - [`scheduler`]: the timer queue, slot policies and dispatch onto the guest pool.
 //! - [`store`]: durable storage behind traits (SQLite now; PostgreSQL later).
 //! - [`watcher`]: the jobs folder -> validated job-set changes (debounced, hashed).
+//! - [`notifications`]: failures that speak up (WARN lines, webhooks).
 //! - [`daemon`]: the composition root of `serve`.
 //! - [`cli`] and [`commands`]: the `sandcron` command line; [`api_url`]: the one form of an
 //!   API address both sides of the API read.
@@ -30,6 +31,7 @@ pub mod daemon;
 pub mod job;
 pub mod logging;
 pub mod metrics;
+pub mod notifications;
 pub mod runtime;
 pub mod schedule;
 pub mod scheduler;

@@ -2,14 +2,13 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use sandcron::cli::{Cli, Command, LogFormat};
+use sandcron::cli::{Command, LogFormat};
 use sandcron::commands;
 use sandcron::logging::Sink;
 
 fn main() -> ExitCode {
     quiet_library_backtraces();
-    let mut cli = Cli::parse();
+    let mut cli = commands::serve_config::parse(std::env::args_os().collect());
     if let Command::Run(args) = &mut cli.command {
         // `run --state` became `--store` (issue 15 point 7); its old variable still works.
         args.store =
@@ -64,14 +63,16 @@ fn die_quietly_on_closed_pipe() {
     }
 }
 
-/// Logs go to stderr; `SANDCRON_LOG` (or `RUST_LOG`) sets the filter, warnings by default.
-/// Lines inside a run carry its span (job and run id); `--log-format json` writes one JSON
-/// object per line with those fields. `JOURNAL_STREAM` (set by systemd) says whether stderr
-/// is the journal: see `logging`.
+/// Logs go to stderr; `SANDCRON_LOG` (or `RUST_LOG`; empty is unset) sets the filter: by
+/// default warnings (every failed run is one, rate-limited per job) plus the host's start-up
+/// and stop lines (which say where the API listens). Lines inside a run carry its span (job
+/// and run id); `--log-format json` writes one JSON object per line with those fields.
+/// `JOURNAL_STREAM` (set by systemd) says whether stderr is the journal: see `logging`.
 fn init_tracing(format: LogFormat) {
-    let filter = std::env::var("SANDCRON_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "warn".to_string());
+    let set = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let filter = set("SANDCRON_LOG")
+        .or_else(|| set("RUST_LOG"))
+        .unwrap_or_else(|| "warn,sandcron::daemon=info".to_string());
     let journal_stream = std::env::var("JOURNAL_STREAM").ok();
     sandcron::logging::init(format, &filter, Sink::of_stderr(journal_stream.as_deref()));
 }

@@ -31,6 +31,11 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotifyLabel {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HostLabels {
     job: String,
     host: String,
@@ -80,6 +85,7 @@ pub struct Metrics {
     reload_errors: Family<JobLabel, Counter>,
     outbound: Family<HostLabels, Counter>,
     outbound_refused: Family<JobLabel, Counter>,
+    notifications: Family<NotifyLabel, Counter>,
     per_job: RwLock<HashMap<String, Arc<JobMetrics>>>,
     store_healthy: Gauge,
     store_errors: Family<OpLabel, Counter>,
@@ -114,6 +120,7 @@ impl Metrics {
             reload_errors: Family::default(),
             outbound: Family::default(),
             outbound_refused: Family::default(),
+            notifications: Family::default(),
             per_job: RwLock::default(),
             store_healthy: Gauge::default(),
             store_errors: Family::default(),
@@ -182,7 +189,17 @@ impl Metrics {
             "Outbound requests and connects refused by the job's allowed_hosts",
             metrics.outbound_refused.clone(),
         );
+        registry.register(
+            "notifications",
+            "Webhook deliveries by outcome: sent, failed (no attempt left), dropped (queue full)",
+            metrics.notifications.clone(),
+        );
         Metrics { registry, ..metrics }
+    }
+
+    /// A webhook delivery ended: `sent`, `failed` or `dropped`.
+    pub fn notification(&self, outcome: &'static str) {
+        self.notifications.get_or_create(&NotifyLabel { outcome }).inc();
     }
 
     /// A finished run's network activity: `tallies` are (host, outcome, count); the host

@@ -150,6 +150,11 @@ pub struct Host {
 }
 
 impl Host {
+    /// A host the test started itself, its stderr going to `log`.
+    pub fn adopt(child: Child, log: PathBuf) -> Host {
+        Host { child: Some(child), log }
+    }
+
     /// SIGTERM, then wait for exit; returns the exit code.
     pub fn stop(&mut self) -> i32 {
         let mut child = self.child.take().expect("running");

@@ -12,6 +12,7 @@ pub mod prune;
 pub mod run;
 pub mod runs;
 pub mod serve;
+pub mod serve_config;
 pub mod validate;
 
 use std::path::{Path, PathBuf};

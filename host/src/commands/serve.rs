@@ -4,6 +4,7 @@
 use crate::api::{ApiTls, ConnectionLimits, connection_budget};
 use crate::api_url::Scheme;
 use crate::cli::ServeArgs;
+use crate::config::host_notify;
 use crate::daemon::{ServeConfig, serve};
 
 use super::{Exit, default_cache_dir, default_store_path};
@@ -54,6 +55,18 @@ pub fn main(args: ServeArgs) -> Exit {
             return Exit::InvalidInput;
         }
     };
+    let notify = match &args.config {
+        None => Default::default(),
+        Some(path) => {
+            match super::serve_config::read(path).and_then(|text| host_notify(&text, path)) {
+                Ok(settings) => settings,
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    return Exit::InvalidInput;
+                }
+            }
+        }
+    };
     let config = ServeConfig {
         jobs_dir: args.jobs.clone(),
         store: args.store.clone().unwrap_or_else(default_store_path),
@@ -74,6 +87,7 @@ pub fn main(args: ServeArgs) -> Exit {
             max_runs: args.retention.retention_max_runs,
             keep_last_failure: args.retention.retention_keep_last_failure,
         },
+        notify,
     };
     if config.api.is_some_and(|addr| crate::api::needs_token(&addr)) && config.token.is_none() {
         eprintln!(

@@ -1,14 +1,17 @@
-//! Manifest errors: every one names the file, and the line and column when it has one.
+//! Config file errors (job manifests and the host config file): every one names the file,
+//! and the line and column when it has one.
 
 use std::path::PathBuf;
 
-/// Why a manifest could not be loaded.
+/// Why a manifest (or the host config file: [`HostFileError`]) could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     /// The file could not be read at all.
-    #[error("{}: cannot read manifest: {source}", path.display())]
+    #[error("{}: cannot read {what}: {source}", path.display())]
     Read {
-        /// The manifest's path.
+        /// What the file is: "manifest" or "host config".
+        what: &'static str,
+        /// The file's path.
         path: PathBuf,
         /// The I/O failure.
         #[source]
@@ -36,4 +39,14 @@ impl ManifestError {
         let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
         ManifestError::Invalid { path: path.to_path_buf(), line, column, message }
     }
+
+    /// A TOML syntax or type error, at its span.
+    pub(crate) fn from_toml(path: &std::path::Path, source: &str, err: &toml::de::Error) -> Self {
+        let offset = err.span().map_or(0, |span| span.start);
+        Self::at(path, source, offset, err.message().trim().to_string())
+    }
 }
+
+/// Why the host config file (`serve --config`) could not be used: the same shape as a
+/// manifest's errors.
+pub type HostFileError = ManifestError;

@@ -6,6 +6,8 @@
 
 mod allowlist;
 mod error;
+pub mod host_file;
+mod notify;
 mod raw;
 mod secrets;
 mod spec;
@@ -15,7 +17,8 @@ use std::path::Path;
 
 pub use crate::schedule::{DstFold, DstGap};
 pub use allowlist::{AllowedHost, HostPattern, NetScheme, PortPattern, canonical, normalize_name};
-pub use error::ManifestError;
+pub use error::{HostFileError, ManifestError};
+pub use notify::{EventKind, JobNotify, NotifySettings, Webhook, host_notify};
 pub use raw::{Misfire, Overlap, RetentionOverride};
 pub use secrets::{Secret, SecretSource, SecretValue};
 pub use spec::{
@@ -30,8 +33,11 @@ pub fn load_manifest(
     name: &str,
     ceiling: &HostLimits,
 ) -> Result<JobSpec, ManifestError> {
-    let source = std::fs::read_to_string(path)
-        .map_err(|source| ManifestError::Read { path: path.to_path_buf(), source })?;
+    let source = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+        what: "manifest",
+        path: path.to_path_buf(),
+        source,
+    })?;
     parse_manifest(&source, path, name, ceiling)
 }
 
@@ -42,10 +48,8 @@ pub fn parse_manifest(
     name: &str,
     ceiling: &HostLimits,
 ) -> Result<JobSpec, ManifestError> {
-    let raw: raw::RawManifest = toml::from_str(source).map_err(|err| {
-        let offset = err.span().map_or(0, |span| span.start);
-        ManifestError::at(path, source, offset, err.message().trim().to_string())
-    })?;
+    let raw: raw::RawManifest =
+        toml::from_str(source).map_err(|err| ManifestError::from_toml(path, source, &err))?;
     JobSpec::from_raw(name, raw, path, source, ceiling)
 }
 

@@ -45,6 +45,8 @@ pub(crate) struct RawManifest {
     pub secrets: BTreeMap<String, Spanned<RawSecret>>,
     #[serde(default)]
     pub config: BTreeMap<String, toml::Value>,
+    /// Which of the job's events are reported, and its own webhooks (O7).
+    pub notify: Option<super::notify::RawJobNotify>,
 }
 
 /// One `[secrets]` entry (M8): exactly one of `env` and `file`.

@@ -238,6 +238,8 @@ pub struct JobSpec {
     pub config: BTreeMap<String, String>,
     /// `[secrets]`, read from the host at load; given to the guest as env variables.
     pub secrets: Vec<Secret>,
+    /// Which of the job's events are reported, and where besides the host's webhooks.
+    pub notify: super::notify::JobNotify,
     /// Things that were accepted but adjusted (e.g. a limit clamped to the host ceiling).
     pub warnings: Vec<String>,
 }
@@ -256,6 +258,7 @@ impl JobSpec {
             capabilities: Capabilities::default(),
             config: BTreeMap::new(),
             secrets: Vec::new(),
+            notify: Default::default(),
             warnings: Vec::new(),
         }
     }
@@ -449,6 +452,10 @@ impl JobSpec {
         });
 
         let config = raw.config.into_iter().map(|(k, v)| (k, config_value_text(v))).collect();
+        let notify = match raw.notify {
+            Some(notify) => notify.validate(path, source)?,
+            None => Default::default(),
+        };
 
         Ok(JobSpec {
             name: name.to_string(),
@@ -469,6 +476,7 @@ impl JobSpec {
             capabilities: Capabilities { dirs, env: raw.capabilities.env, allowed_hosts },
             config,
             secrets,
+            notify,
             warnings,
         })
     }

@@ -377,6 +377,7 @@ pub(crate) async fn run_one(
         }
     };
     tracing::info!(status = finish.status.as_str(), reason = %finish.reason, duration_ms = (finish.duration_ms * 10.0).round() / 10.0, "run finished");
+    services.notify.run_failed(&def.spec, &run_id, order.attempt, &finish);
     services.metrics.run_finished(
         &job,
         &finish.outcome,

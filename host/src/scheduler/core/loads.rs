@@ -17,6 +17,7 @@ impl Scheduler {
         let keeps = if running.is_some() { "; the previous version keeps running" } else { "" };
         tracing::error!(job = %name, "invalid job not loaded: {error}{keeps}");
         self.services.metrics.reload_error(&name);
+        self.services.notify.reload_error(self.jobs.get(&name).map(|e| &e.def.spec), &name, &error);
         let row = LoadErrorRow {
             name: name.clone(),
             error: error.clone(),

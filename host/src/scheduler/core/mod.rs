@@ -636,10 +636,16 @@ impl Scheduler {
             if let Some(state) = entry.breaker.record(done.succeeded, now, policy.as_ref()) {
                 match state {
                     BreakerState::Open { until_ms } => {
-                        tracing::warn!(job = %done.job, failures = entry.breaker.consecutive_failures, until = %to_utc(until_ms), "breaker opened: job paused until the cooldown ends")
+                        tracing::warn!(job = %done.job, failures = entry.breaker.consecutive_failures, until = %to_utc(until_ms), "breaker opened: job paused until the cooldown ends");
+                        self.services.notify.breaker_opened(
+                            &entry.def.spec,
+                            entry.breaker.consecutive_failures,
+                            until_ms,
+                        );
                     }
                     BreakerState::Closed => {
-                        tracing::info!(job = %done.job, "breaker closed: the probe succeeded")
+                        tracing::info!(job = %done.job, "breaker closed: the probe succeeded");
+                        self.services.notify.breaker_closed(&entry.def.spec);
                     }
                     BreakerState::HalfOpen => {}
                 }
@@ -685,6 +691,12 @@ impl Scheduler {
                 job = %name, from = %entry.def.version, to = %good.version, failures = entry.new_version_failures,
                 "rolled back: the new version failed its first {limit} slot(s) where the previous one succeeded"
             );
+            self.services.notify.rolled_back(
+                &entry.def.spec,
+                &entry.def.version,
+                &good.version,
+                entry.new_version_failures,
+            );
             entry.def = good;
             entry.new_version_failures = 0;
         }
@@ -711,6 +723,12 @@ impl Scheduler {
             return;
         }
         self.services.metrics.slots_not_run(name, reason, slots.len());
+        self.services.notify.slots_not_run(
+            self.jobs.get(name).map(|e| &e.def.spec),
+            name,
+            reason,
+            slots.len(),
+        );
         let unclaimed = self.settle_claimed_slot(name, slots, status, reason);
         let Some(entry) = self.jobs.get(name) else { return };
         let now = self.now();
