@@ -38,7 +38,9 @@ use tokio::time::Instant;
 use tower::ServiceExt;
 
 use super::ApiError;
+use super::guard::ConnectedTo;
 use super::slots::{Busy, Held, Slot, Slots, Tracked};
+use super::throttle::ClientAddr;
 use super::timeouts::{BodyDeadline, WriteStall};
 
 /// How many connections the API serves and how long it waits for them.
@@ -139,7 +141,19 @@ async fn serve_connection(
 ) {
     let slot = held.slot().clone();
     let timeout = limits.idle_timeout;
-    let service = service_fn(move |request| handle(router.clone(), slot.clone(), timeout, request));
+    // Who is at each end, for the handlers: the Host check accepts the address connected
+    // to, and the sign-in throttle counts attempts per client address.
+    let (local, peer) = (stream.local_addr().ok(), stream.peer_addr().ok());
+    let service = service_fn(move |mut request: Request<Incoming>| {
+        let extensions = request.extensions_mut();
+        if let Some(local) = local {
+            extensions.insert(ConnectedTo(local));
+        }
+        if let Some(peer) = peer {
+            extensions.insert(ClientAddr(peer));
+        }
+        handle(router.clone(), slot.clone(), timeout, request)
+    });
     let io = TokioIo::new(WriteStall::new(stream, timeout));
     let mut connection = pin!(
         http1::Builder::new()
