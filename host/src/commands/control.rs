@@ -98,6 +98,13 @@ fn call(
     idempotency_key: Option<&str>,
     describe: impl FnOnce(&Value) -> String,
 ) -> Exit {
+    let token = match super::token::resolve(client.token.as_deref(), client.token_file.as_deref()) {
+        Ok(token) => token,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return Exit::InvalidInput;
+        }
+    };
     let agent = ureq::Agent::new_with_config(
         ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -106,7 +113,7 @@ fn call(
     );
     let url = format!("{}{path}", client.api.trim_end_matches('/'));
     let mut request = agent.post(&url);
-    if let Some(token) = &client.token {
+    if let Some(token) = &token {
         request = request.header("Authorization", format!("Bearer {token}"));
     }
     if let Some(key) = idempotency_key {

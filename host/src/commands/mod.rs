@@ -8,6 +8,7 @@ pub mod next;
 pub mod run;
 pub mod runs;
 pub mod serve;
+pub mod token;
 pub mod validate;
 
 use std::path::{Path, PathBuf};
