@@ -37,3 +37,40 @@ impl ManifestError {
         ManifestError::Invalid { path: path.to_path_buf(), line, column, message }
     }
 }
+
+/// The start of the line nested deepest in `source`, and how deep: the dots of a dotted key
+/// (outside quotes, before `=` or in a `[table]` header) plus the brackets and braces open
+/// at once. Used where the parser gives no position, as at its recursion limit.
+pub(crate) fn deepest_line(source: &str) -> (usize, usize) {
+    let (mut best, mut offset) = ((0, 0), 0);
+    for line in source.split_inclusive('\n') {
+        let depth = nesting(line);
+        if depth > best.1 {
+            best = (offset, depth);
+        }
+        offset += line.len();
+    }
+    best
+}
+
+fn nesting(line: &str) -> usize {
+    let (mut dots, mut open, mut deepest) = (0, 0usize, 0);
+    let (mut quote, mut in_key) = (None, true);
+    for ch in line.chars() {
+        match (quote, ch) {
+            (Some(q), _) if ch == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(ch),
+            (None, '#') => break,
+            (None, '.') if in_key => dots += 1,
+            (None, '=') => in_key = false,
+            (None, '[' | '{') => {
+                open += 1;
+                deepest = deepest.max(open);
+            }
+            (None, ']' | '}') => open = open.saturating_sub(1),
+            _ => {}
+        }
+    }
+    dots + deepest
+}

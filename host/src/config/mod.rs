@@ -42,9 +42,19 @@ pub fn parse_manifest(
     name: &str,
     ceiling: &HostLimits,
 ) -> Result<JobSpec, ManifestError> {
-    let raw: raw::RawManifest = toml::from_str(source).map_err(|err| {
-        let offset = err.span().map_or(0, |span| span.start);
-        ManifestError::at(path, source, offset, err.message().trim().to_string())
+    let raw: raw::RawManifest = toml::from_str(source).map_err(|err| match err.span() {
+        Some(span) => ManifestError::at(path, source, span.start, err.message().trim().to_string()),
+        // The parser stops at its recursion limit without saying where (it would say 1:1):
+        // point at the line nested deepest.
+        None if err.message().contains("recursion limit") => {
+            let (offset, depth) = error::deepest_line(source);
+            let message = format!(
+                "nested too deep: {depth} levels of keys, tables or arrays on this line (a \
+                 manifest needs a few)"
+            );
+            ManifestError::at(path, source, offset, message)
+        }
+        None => ManifestError::at(path, source, 0, err.message().trim().to_string()),
     })?;
     JobSpec::from_raw(name, raw, path, source, ceiling)
 }
@@ -110,6 +120,17 @@ nested = { a = true }
         assert_eq!(spec.config["greeting"], "hi");
         assert_eq!(spec.config["retries"], "3");
         assert_eq!(spec.config["nested"], r#"{"a":true}"#);
+    }
+
+    #[test]
+    fn a_key_nested_too_deep_is_reported_at_its_line() {
+        let text =
+            format!("every = \"1m\"\n\n# x.y.z\nk = \"a.b\"\nkey{} = 1\n", ".a".repeat(100_000));
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.starts_with("jobs/demo.toml:5:1: nested too deep: 100000 levels"), "{err}");
+        // Arrays nested too deep: the parser itself says where.
+        let text = format!("every = \"1m\"\nkey = {}{}\n", "[".repeat(5_000), "]".repeat(5_000));
+        assert!(parse(&text).unwrap_err().to_string().starts_with("jobs/demo.toml:2:"));
     }
 
     #[test]
