@@ -1,7 +1,8 @@
 //! O6, hardening issue 14 defect 9: the dashboard's sign-in and what the browser is told.
 //! The login form is throttled per client address, the session cookie ends (and the host
 //! refuses it past its end, however the browser kept it), and every answer carries the
-//! security headers (CSP with no inline code, no framing, no sniffing, no referrer).
+//! security headers (CSP with no inline code, no framing, no sniffing, no referrer to
+//! other sites).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -142,7 +143,7 @@ fn every_answer_carries_the_security_headers_and_the_page_has_no_inline_code() {
         assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{path}: {csp}");
         assert_eq!(header("x-frame-options"), "DENY", "{path}");
         assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
-        assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
+        assert_eq!(header("referrer-policy"), "same-origin", "{path}");
     }
     // The policy allows no inline script or style, so the pages must have none.
     for path in ["/", "/login"] {

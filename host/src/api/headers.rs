@@ -9,7 +9,9 @@
 //! - `X-Frame-Options: DENY` for browsers that predate `frame-ancestors` (clickjacking).
 //! - `X-Content-Type-Options: nosniff`: a JSON answer holding guest text is never run as a
 //!   script or rendered as a page.
-//! - `Referrer-Policy: no-referrer`: links out of the dashboard do not reveal its address.
+//! - `Referrer-Policy: same-origin`: links out of the dashboard do not reveal its address.
+//!   Not `no-referrer`: under it the browser sends `Origin: null` with the sign-in form's
+//!   POST, and the cross-site guard (`guard`) rightly refuses a write from no origin.
 
 use axum::http::HeaderValue;
 use axum::http::header::{
@@ -28,6 +30,6 @@ pub async fn secure(mut response: Response) -> Response {
     headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(POLICY));
     headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     response
 }
