@@ -18,16 +18,33 @@ use super::session;
 use super::throttle::{ClientAddr, LoginThrottle};
 
 const INDEX: &str = include_str!("../../assets/dashboard/index.html");
-const APP_JS: &str = include_str!("../../assets/dashboard/app.js");
-const STYLE_CSS: &str = include_str!("../../assets/dashboard/style.css");
 const LOGIN: &str = include_str!("../../assets/dashboard/login.html");
+
+/// Browsers run a module script only when it is served as JavaScript.
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// The files under `/assets/`: the stylesheet and the script's ES modules, `app.js` the
+/// entry point (index.html loads it with `<script type="module">`; it imports the rest).
+const ASSETS: &[(&str, &str, &str)] = &[
+    ("style.css", "text/css; charset=utf-8", include_str!("../../assets/dashboard/style.css")),
+    ("app.js", JS, include_str!("../../assets/dashboard/app.js")),
+    ("api.js", JS, include_str!("../../assets/dashboard/api.js")),
+    ("dom.js", JS, include_str!("../../assets/dashboard/dom.js")),
+    ("format.js", JS, include_str!("../../assets/dashboard/format.js")),
+    ("actions.js", JS, include_str!("../../assets/dashboard/actions.js")),
+    ("list.js", JS, include_str!("../../assets/dashboard/list.js")),
+    ("job.js", JS, include_str!("../../assets/dashboard/job.js")),
+    ("runs.js", JS, include_str!("../../assets/dashboard/runs.js")),
+    ("chart.js", JS, include_str!("../../assets/dashboard/chart.js")),
+];
 
 /// The dashboard's routes.
 pub fn routes() -> Router<Arc<ApiContext>> {
-    Router::new()
-        .route("/", get(index))
-        .route("/assets/app.js", get(|| asset("text/javascript; charset=utf-8", APP_JS)))
-        .route("/assets/style.css", get(|| asset("text/css; charset=utf-8", STYLE_CSS)))
+    let mut router = Router::new().route("/", get(index));
+    for &(name, content_type, body) in ASSETS {
+        router = router.route(&format!("/assets/{name}"), get(move || asset(content_type, body)));
+    }
+    router
         .route("/login", get(login_form).post(login))
         .layer(Extension(Arc::new(LoginThrottle::default())))
 }
@@ -83,4 +100,31 @@ async fn login(
     }
     let cookie = session::set_cookie(&session::value(token, std::time::SystemTime::now()));
     ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A module added to the folder but not to [`ASSETS`] would be a 404 in the browser,
+    /// and so would an import of a file that is not served.
+    #[test]
+    fn every_module_is_served_and_every_import_names_a_served_module() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/dashboard");
+        let served: Vec<&str> = ASSETS.iter().map(|(name, _, _)| *name).collect();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            if name.ends_with(".js") || name.ends_with(".css") {
+                assert!(served.contains(&name.as_str()), "{name} is not in ASSETS");
+            }
+        }
+        for (name, content_type, body) in ASSETS.iter().filter(|(_, t, _)| *t == JS) {
+            assert!(content_type.starts_with("text/javascript"));
+            for import in body.lines().filter_map(|line| line.split(" from './").nth(1)) {
+                let file = import.split('\'').next().unwrap();
+                assert!(served.contains(&file), "{name} imports {file}, which is not served");
+            }
+        }
+        assert!(INDEX.contains(r#"<script type="module" src="/assets/app.js">"#));
+    }
 }
