@@ -5,17 +5,17 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Extension, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 use serde::Deserialize;
 
-use super::ApiContext;
 use super::auth::{authorized, is_token};
 use super::session;
 use super::throttle::{ClientAddr, LoginThrottle};
+use super::{ApiContext, ApiError};
 
 const INDEX: &str = include_str!("../../assets/dashboard/index.html");
 const LOGIN: &str = include_str!("../../assets/dashboard/login.html");
@@ -40,16 +40,18 @@ const ASSETS: &[(&str, &str, &str)] = &[
 
 /// The dashboard's routes.
 pub fn routes() -> Router<Arc<ApiContext>> {
-    let mut router = Router::new().route("/", get(index));
-    for &(name, content_type, body) in ASSETS {
-        router = router.route(&format!("/assets/{name}"), get(move || asset(content_type, body)));
-    }
-    router
+    Router::new()
+        .route("/", get(index))
+        .route("/assets/{file}", get(asset))
         .route("/login", get(login_form).post(login))
         .layer(Extension(Arc::new(LoginThrottle::default())))
 }
 
-async fn asset(content_type: &'static str, body: &'static str) -> Response {
+async fn asset(Path(file): Path<String>) -> Response {
+    let Some(&(_, content_type, body)) = ASSETS.iter().find(|(name, _, _)| *name == file) else {
+        return ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such dashboard file")
+            .into_response();
+    };
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body)
         .into_response()
 }
@@ -126,5 +128,8 @@ mod tests {
             }
         }
         assert!(INDEX.contains(r#"<script type="module" src="/assets/app.js">"#));
+        let doc: serde_json::Value = serde_json::from_str(super::super::OPENAPI).unwrap();
+        let documented = &doc["paths"]["/assets/{file}"]["get"]["parameters"][0]["schema"]["enum"];
+        assert_eq!(documented, &serde_json::json!(served), "openapi.json lists other files");
     }
 }
