@@ -155,9 +155,14 @@ pub struct ServeArgs {
     /// closed, as is one whose response makes no progress for this long.
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub api_idle_timeout: Span,
-    /// Bearer token every API call and the dashboard must present.
+    /// Bearer token every API call and the dashboard must present. Prefer --token-file:
+    /// other users of the machine can read a command line (`ps`).
     #[arg(long, value_name = "TOKEN", env = "SANDCRON_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Read the bearer token from the first line of FILE, which must not be readable or
+    /// writable by group or others (chmod 600).
+    #[arg(long, value_name = "FILE", env = "SANDCRON_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
     /// A name the API answers to besides localhost, the loopback addresses and the address
     /// a client connected to (repeatable). Requests naming any other host in `Host` get
     /// 421, so that a web page cannot reach the API under a name it rebinds to this host.
@@ -267,9 +272,13 @@ pub struct ApiClientArgs {
     /// [default: the public web PKI roots].
     #[arg(long, value_name = "FILE", env = "SANDCRON_CA_CERT")]
     pub ca_cert: Option<PathBuf>,
-    /// The host's bearer token.
+    /// The host's bearer token. Prefer --token-file: other users of the machine can read a
+    /// command line (`ps`).
     #[arg(long, value_name = "TOKEN", env = "SANDCRON_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Read the host's bearer token from the first line of FILE (chmod 600).
+    #[arg(long, value_name = "FILE", env = "SANDCRON_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
     /// Print the API's JSON answer.
     #[arg(long)]
     pub json: bool,

@@ -3,7 +3,9 @@
 //!
 //! # Layout
 //! - `error`: the one error shape, and the layer that puts axum's own errors in it.
-//! - `auth`: the bearer token (O6), also accepted from the dashboard's session cookie.
+//! - `auth`: the bearer token (O6), also accepted from the dashboard's session cookie
+//!   (`session`: signed, expiring); `throttle` limits sign-in attempts per client.
+//! - `headers`: the security headers on every answer (CSP, framing, sniffing, referrer).
 //! - `guard`: what a web page could forge (cross-site writes, DNS rebinding): `Host`,
 //!   `Origin` and content-type checks.
 //! - `input`: JSON bodies and query strings parsed into that error shape.
@@ -21,11 +23,14 @@ mod auth;
 mod dashboard;
 mod error;
 mod guard;
+mod headers;
 mod input;
 mod jobs;
 mod runs;
 mod server;
+mod session;
 mod slots;
+mod throttle;
 mod timeouts;
 mod tls;
 
@@ -100,6 +105,7 @@ pub fn router(context: Arc<ApiContext>) -> Router {
         .route("/readyz", get(readyz))
         .merge(same_site)
         .layer(middleware::map_response(error::shape_errors))
+        .layer(middleware::map_response(headers::secure))
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
         .with_state(context)
 }

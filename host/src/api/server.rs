@@ -42,7 +42,9 @@ use tokio::time::Instant;
 use tower::ServiceExt;
 
 use super::ApiError;
+use super::guard::ConnectedTo;
 use super::slots::{Busy, Held, Slot, Slots, Tracked};
+use super::throttle::ClientAddr;
 use super::timeouts::{BodyDeadline, WriteStall};
 use super::tls::{self, Accepted, ApiTls};
 
@@ -146,8 +148,11 @@ async fn serve_stream(
     held: Held,
     mut closing: watch::Receiver<bool>,
 ) {
+    // Who is at each end, for the handlers: the Host check accepts the address connected
+    // to, and the sign-in throttle counts attempts per client address.
+    let ends = Ends { local: stream.local_addr().ok(), peer: stream.peer_addr().ok() };
     let Some(tls) = tls else {
-        return serve_connection(stream, router, limits, held, closing).await;
+        return serve_connection(stream, ends, router, limits, held, closing).await;
     };
     let handshake = tokio::time::timeout(limits.idle_timeout, tls::accept(&tls, stream));
     let accepted = tokio::select! {
@@ -157,19 +162,27 @@ async fn serve_stream(
     };
     match accepted {
         Ok(Ok(Accepted::Tls(stream))) => {
-            serve_connection(*stream, router, limits, held, closing).await;
+            serve_connection(*stream, ends, router, limits, held, closing).await;
         }
         Ok(Ok(Accepted::Plain(stream))) => {
-            serve_connection(stream, tls::https_required(), limits, held, closing).await;
+            serve_connection(stream, ends, tls::https_required(), limits, held, closing).await;
         }
         Ok(Err(err)) => tracing::debug!("API TLS handshake failed: {err}"),
         Err(_) => tracing::debug!("API TLS handshake unfinished after {:?}", limits.idle_timeout),
     }
 }
 
+/// The addresses at both ends of an accepted connection.
+#[derive(Clone, Copy)]
+struct Ends {
+    local: Option<std::net::SocketAddr>,
+    peer: Option<std::net::SocketAddr>,
+}
+
 /// Drives one connection until it ends, is closed to make room, or shutdown closes it.
 async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     stream: S,
+    Ends { local, peer }: Ends,
     router: Router,
     limits: ConnectionLimits,
     held: Held,
@@ -177,7 +190,16 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
 ) {
     let slot = held.slot().clone();
     let timeout = limits.idle_timeout;
-    let service = service_fn(move |request| handle(router.clone(), slot.clone(), timeout, request));
+    let service = service_fn(move |mut request: Request<Incoming>| {
+        let extensions = request.extensions_mut();
+        if let Some(local) = local {
+            extensions.insert(ConnectedTo(local));
+        }
+        if let Some(peer) = peer {
+            extensions.insert(ClientAddr(peer));
+        }
+        handle(router.clone(), slot.clone(), timeout, request)
+    });
     let io = TokioIo::new(WriteStall::new(stream, timeout));
     let mut connection = pin!(
         http1::Builder::new()

@@ -99,6 +99,13 @@ fn call(
     idempotency_key: Option<&str>,
     describe: impl FnOnce(&Value) -> String,
 ) -> Exit {
+    let token = match super::token::resolve(client.token.as_deref(), client.token_file.as_deref()) {
+        Ok(token) => token,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return Exit::InvalidInput;
+        }
+    };
     let agent = match api_client::agent(client, TIMEOUT) {
         Ok(agent) => agent,
         Err(err) => {
@@ -108,7 +115,7 @@ fn call(
     };
     let url = format!("{}{path}", api_client::base_url(client));
     let mut request = agent.post(&url);
-    if let Some(token) = &client.token {
+    if let Some(token) = &token {
         request = request.header("Authorization", format!("Bearer {token}"));
     }
     if let Some(key) = idempotency_key {

@@ -13,6 +13,7 @@ pub mod run;
 pub mod runs;
 pub mod serve;
 pub mod serve_config;
+pub mod token;
 pub mod validate;
 
 use std::path::{Path, PathBuf};

@@ -67,6 +67,13 @@ pub fn main(args: ServeArgs) -> Exit {
             }
         }
     };
+    let token = match super::token::resolve(args.token.as_deref(), args.token_file.as_deref()) {
+        Ok(token) => token,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return Exit::InvalidInput;
+        }
+    };
     let config = ServeConfig {
         jobs_dir: args.jobs.clone(),
         store: args.store.clone().unwrap_or_else(default_store_path),
@@ -77,7 +84,7 @@ pub fn main(args: ServeArgs) -> Exit {
         grace: args.grace.0,
         claim_ahead: args.claim_ahead.0,
         api: (!args.no_api).then_some(api),
-        token: args.token.clone().filter(|t| !t.is_empty()),
+        token,
         api_tls,
         insecure_http: args.insecure_http,
         api_limits: ConnectionLimits { max_connections, idle_timeout: args.api_idle_timeout.0 },
@@ -92,7 +99,7 @@ pub fn main(args: ServeArgs) -> Exit {
     if config.api.is_some_and(|addr| crate::api::needs_token(&addr)) && config.token.is_none() {
         eprintln!(
             "error: --api {} is not a loopback address: anyone who can reach it could run and \
-             pause jobs. Set --token (or SANDCRON_TOKEN), or bind 127.0.0.1.",
+             pause jobs. Set --token-file (or --token), or bind 127.0.0.1.",
             args.api
         );
         return Exit::InvalidInput;

@@ -42,11 +42,59 @@ impl ManifestError {
 
     /// A TOML syntax or type error, at its span.
     pub(crate) fn from_toml(path: &std::path::Path, source: &str, err: &toml::de::Error) -> Self {
-        let offset = err.span().map_or(0, |span| span.start);
-        Self::at(path, source, offset, err.message().trim().to_string())
+        match err.span() {
+            Some(span) => Self::at(path, source, span.start, err.message().trim().to_string()),
+            // The parser stops at its recursion limit without saying where (it would say
+            // 1:1): point at the line nested deepest.
+            None if err.message().contains("recursion limit") => {
+                let (offset, depth) = deepest_line(source);
+                let message = format!(
+                    "nested too deep: {depth} levels of keys, tables or arrays on this line (a \
+                     file like this needs a few)"
+                );
+                Self::at(path, source, offset, message)
+            }
+            None => Self::at(path, source, 0, err.message().trim().to_string()),
+        }
     }
 }
 
 /// Why the host config file (`serve --config`) could not be used: the same shape as a
 /// manifest's errors.
 pub type HostFileError = ManifestError;
+/// The start of the line nested deepest in `source`, and how deep: the dots of a dotted key
+/// (outside quotes, before `=` or in a `[table]` header) plus the brackets and braces open
+/// at once. Used where the parser gives no position, as at its recursion limit.
+pub(crate) fn deepest_line(source: &str) -> (usize, usize) {
+    let (mut best, mut offset) = ((0, 0), 0);
+    for line in source.split_inclusive('\n') {
+        let depth = nesting(line);
+        if depth > best.1 {
+            best = (offset, depth);
+        }
+        offset += line.len();
+    }
+    best
+}
+
+fn nesting(line: &str) -> usize {
+    let (mut dots, mut open, mut deepest) = (0, 0usize, 0);
+    let (mut quote, mut in_key) = (None, true);
+    for ch in line.chars() {
+        match (quote, ch) {
+            (Some(q), _) if ch == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(ch),
+            (None, '#') => break,
+            (None, '.') if in_key => dots += 1,
+            (None, '=') => in_key = false,
+            (None, '[' | '{') => {
+                open += 1;
+                deepest = deepest.max(open);
+            }
+            (None, ']' | '}') => open = open.saturating_sub(1),
+            _ => {}
+        }
+    }
+    dots + deepest
+}

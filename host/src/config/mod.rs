@@ -117,6 +117,17 @@ nested = { a = true }
     }
 
     #[test]
+    fn a_key_nested_too_deep_is_reported_at_its_line() {
+        let text =
+            format!("every = \"1m\"\n\n# x.y.z\nk = \"a.b\"\nkey{} = 1\n", ".a".repeat(100_000));
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.starts_with("jobs/demo.toml:5:1: nested too deep: 100000 levels"), "{err}");
+        // Arrays nested too deep: the parser itself says where.
+        let text = format!("every = \"1m\"\nkey = {}{}\n", "[".repeat(5_000), "]".repeat(5_000));
+        assert!(parse(&text).unwrap_err().to_string().starts_with("jobs/demo.toml:2:"));
+    }
+
+    #[test]
     fn unknown_key_names_file_and_line() {
         let err = parse("every = \"1m\"\n[limits]\nmemroy = \"64MiB\"\n").unwrap_err().to_string();
         assert!(err.starts_with("jobs/demo.toml:3:1: unknown field `memroy`"), "{err}");

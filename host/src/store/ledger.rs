@@ -236,6 +236,10 @@ pub struct RunFilter {
     pub before_id: Option<i64>,
     /// Only runs with this idempotency key.
     pub idempotency_key: Option<String>,
+    /// Only runs of no slot: manual triggers and their retries. Their keys are the client's
+    /// own and live apart from the `job@slot` keys of scheduled runs, so a manual key is
+    /// looked up among these alone.
+    pub manual_only: bool,
     /// At most this many rows.
     pub limit: usize,
 }
@@ -250,6 +254,7 @@ impl Default for RunFilter {
             until_ms: None,
             before_id: None,
             idempotency_key: None,
+            manual_only: false,
             limit: 100,
         }
     }

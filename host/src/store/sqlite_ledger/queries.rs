@@ -37,6 +37,10 @@ fn filtered_runs(columns: &str, filter: &RunFilter) -> (String, Vec<Value>) {
     if let Some(key) = &filter.idempotency_key {
         term(" AND idempotency_key = ?", Value::Text(key.clone()));
     }
+    if filter.manual_only {
+        // `IS ?` with NULL is `IS NULL`.
+        term(" AND slot_ms IS ?", Value::Null);
+    }
     term(" ORDER BY id DESC LIMIT ?", Value::Integer(filter.limit.try_into().unwrap_or(i64::MAX)));
     (sql, values)
 }
