@@ -19,6 +19,8 @@ if grep -E '^warning' "$build_log" | grep -v 'generated [0-9]* warning' >/dev/nu
     exit 1
 fi
 cargo fmt --all -- --check
+# Lints, warnings as errors (check builds only: no second compile of wasmtime's code).
+cargo clippy --release --all-targets -- -D warnings
 
 cargo test --release -- --test-threads=2
 echo "test suite finished in $((SECONDS - started))s"

@@ -88,14 +88,14 @@ async fn login(
     };
     // Counted before the guess is compared, so a right guess past the limit looks no
     // different from a wrong one.
-    if let Some(Extension(ClientAddr(client))) = client {
-        if let Err(wait) = throttle.attempt(client.ip()) {
-            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            let message = format!("Too many sign-in attempts from this address: wait {seconds} s.");
-            let mut page = login_page(StatusCode::TOO_MANY_REQUESTS, &message);
-            page.headers_mut().insert(header::RETRY_AFTER, seconds.into());
-            return page;
-        }
+    if let Some(Extension(ClientAddr(client))) = client
+        && let Err(wait) = throttle.attempt(client.ip())
+    {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let message = format!("Too many sign-in attempts from this address: wait {seconds} s.");
+        let mut page = login_page(StatusCode::TOO_MANY_REQUESTS, &message);
+        page.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+        return page;
     }
     if !is_token(&context, form.token.trim()) {
         return login_page(StatusCode::UNAUTHORIZED, "That token is not valid.");

@@ -12,7 +12,7 @@
 //! A key becomes `--flag=value` appended to the command line, but only for a flag the
 //! command line and the environment left alone: the precedence command line > environment
 //! > file > default is clap's own. Each value is checked with the flag's own value parser
-//! here, so a bad value is reported at its line and column in the file, not as a flag.
+//! > here, so a bad value is reported at its line and column in the file, not as a flag.
 
 use std::ffi::OsString;
 use std::path::Path;

@@ -46,7 +46,7 @@ fn python(stderr: &str) -> Option<String> {
     let location = block
         .lines()
         .filter_map(|line| line.trim_start().strip_prefix("File \""))
-        .last()
+        .next_back()
         .and_then(|frame| {
             let (file, rest) = frame.split_once("\", line ")?;
             let (line, function) = rest.split_once(", in ").unwrap_or((rest, ""));

@@ -385,11 +385,11 @@ pub(crate) async fn run_one(
         finish.fuel_used,
         finish.peak_memory,
     );
-    if let Ok(run) = &result {
-        if !run.net.counts.is_empty() {
-            let tallies = run.net.by_host.iter().map(|t| (t.host.as_str(), t.outcome, t.count));
-            services.metrics.outbound(&job, run.net.counts.refused, tallies);
-        }
+    if let Ok(run) = &result
+        && !run.net.counts.is_empty()
+    {
+        let tallies = run.net.by_host.iter().map(|t| (t.host.as_str(), t.outcome, t.count));
+        services.metrics.outbound(&job, run.net.counts.refused, tallies);
     }
     record(recorder, run_id, finish, report, &order, done);
 }

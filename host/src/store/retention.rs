@@ -82,6 +82,9 @@ const VICTIMS: &str = "FROM runs AS r WHERE r.job = ?1 AND r.status <> 'running'
            AND NOT EXISTS (SELECT 1 FROM runs AS n WHERE n.job = r.job
                AND n.idempotency_key = r.idempotency_key AND n.attempt = r.attempt + 1))";
 
+/// [`VICTIMS`]' parameters 2 to 5.
+type PruneBounds = (Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+
 /// The bounds of one job's prune, as [`VICTIMS`]' parameters 2 to 5.
 fn bounds(
     conn: &Connection,
@@ -89,7 +92,7 @@ fn bounds(
     policy: &RetentionPolicy,
     live: bool,
     now_ms: i64,
-) -> rusqlite::Result<(Option<i64>, Option<i64>, Option<i64>, Option<i64>)> {
+) -> rusqlite::Result<PruneBounds> {
     let cutoff = policy.max_age.map(|age| now_ms - age.as_millis() as i64);
     let first_kept = match policy.max_runs.filter(|_| live) {
         Some(max) => conn

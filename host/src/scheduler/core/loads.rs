@@ -37,10 +37,8 @@ impl Scheduler {
     /// The job loaded or left the folder: an earlier failed load no longer applies.
     pub(super) fn forget_load_error(&mut self, name: &str) {
         let had = self.invalid.remove(name).is_some() | self.load_errors.remove(name).is_some();
-        if had {
-            if let Err(err) = self.services.ledger.clear_load_error(name) {
-                tracing::error!(job = %name, "cannot clear the load error: {err}");
-            }
+        if had && let Err(err) = self.services.ledger.clear_load_error(name) {
+            tracing::error!(job = %name, "cannot clear the load error: {err}");
         }
     }
 

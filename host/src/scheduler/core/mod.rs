@@ -495,11 +495,11 @@ impl Scheduler {
         };
         let Some(entry) = self.jobs.get_mut(name) else { return };
         let timing = &entry.def.spec.timing;
-        if let Some(deadline) = timing.starting_deadline {
-            if now - fire_ms > deadline.as_millis() as i64 {
-                self.record_slots(name, &[slot_ms], RunStatus::Missed, "missed:deadline");
-                return;
-            }
+        if let Some(deadline) = timing.starting_deadline
+            && now - fire_ms > deadline.as_millis() as i64
+        {
+            self.record_slots(name, &[slot_ms], RunStatus::Missed, "missed:deadline");
+            return;
         }
         let decision = decide_overlap(
             timing.overlap,

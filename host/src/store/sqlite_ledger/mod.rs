@@ -114,9 +114,7 @@ fn run_with_output(row: &Row<'_>) -> rusqlite::Result<(RunRecord, String)> {
     Ok((run_record(row)?, row.get(RUN_TEXT)?))
 }
 
-/// `SELECT columns FROM runs` narrowed by `filter`, newest first, and its parameters. Only
-/// the filters present become SQL terms, so SQLite can pick an index (a
-
+/// A row of `SELECT job_columns!()`.
 fn job_row(row: &Row<'_>) -> rusqlite::Result<JobRow> {
     Ok(JobRow {
         name: row.get(0)?,
