@@ -26,7 +26,10 @@ pub fn sandcron() -> &'static Path {
     BIN.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
-        build.args(["build", "--release", "-p", "sandcron"]).current_dir(root());
+        // The whole workspace with dev-dependencies (benches need them), like `cargo test`
+        // and scripts/test.sh: the same features, so the same artifacts. `-p sandcron` alone
+        // resolves other features and compiled wasmtime a second time.
+        build.args(["build", "--release", "--bins", "--benches"]).current_dir(root());
         // `cargo test` sets CARGO_MANIFEST_DIR, CARGO_PKG_* ... for the test process; a
         // build script that reruns when one of them changes (ring's does) would rebuild the
         // TLS stack and the host here and again in the next `cargo test`.
@@ -39,7 +42,7 @@ pub fn sandcron() -> &'static Path {
                 build.env_remove(&name);
             }
         }
-        run_checked(&mut build, "cargo build -p sandcron");
+        run_checked(&mut build, "cargo build --bins --benches");
         target_dir().join("release/sandcron")
     })
 }
