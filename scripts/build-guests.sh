@@ -4,6 +4,8 @@
 #   http-rust.wasm        SDK outbound HTTP example (same world; imports wasi:http)
 #   command-rust.wasm     WASI command as a component (exports wasi:cli/run)
 #   command-rust-p1.wasm  the same command as a preview1 core module (exports _start)
+#   hello-rust-p1.wasm    the SDK example built for wasm32-wasip1 by mistake (a core module
+#                         with the job world's exports: the host must say "use wasip2")
 #   probe.wasm            the end-to-end tests' probe (component, world sandcron:job/job)
 #   other-world.wasm      a component of the wrong world (the host must reject it)
 # One cargo invocation per target, so a warm run is a couple of no-op cargo calls.
@@ -28,7 +30,7 @@ done
 
 cargo build --release --target wasm32-wasip2 "${strip[@]}" \
     -p hello-rust -p http-rust -p command-rust -p probe -p other-world
-cargo build --release --target wasm32-wasip1 "${strip[@]}" -p command-rust
+cargo build --release --target wasm32-wasip1 "${strip[@]}" -p command-rust -p hello-rust
 
 mkdir -p "$out"
 p2="$target_dir/wasm32-wasip2/release"
@@ -41,5 +43,6 @@ copy "$p2/hello_rust.wasm" hello-rust.wasm
 copy "$p2/http_rust.wasm" http-rust.wasm
 copy "$p2/command-rust.wasm" command-rust.wasm
 copy "$p1/command-rust.wasm" command-rust-p1.wasm
+copy "$p1/hello_rust.wasm" hello-rust-p1.wasm
 copy "$p2/probe.wasm" probe.wasm
 copy "$p2/other_world.wasm" other-world.wasm

@@ -9,6 +9,7 @@ bash scripts/build-guests.sh
 bash scripts/build-lang-guests.sh   # JS, Python, C, Go: toolchains from the registries
 bash scripts/browser-setup.sh >/dev/null   # Chromium + playwright-core for the dashboard test
 bash scripts/api-conformance.sh --install   # schemathesis for the OpenAPI conformance test
+bash scripts/alert-rules-check.sh   # promtool: the alert rules in docs/alerts and their unit tests
 
 # Build first and fail on warnings in our own crates (cargo replays cached warnings).
 build_log=$(mktemp)
@@ -18,6 +19,8 @@ if grep -E '^warning' "$build_log" | grep -v 'generated [0-9]* warning' >/dev/nu
     exit 1
 fi
 cargo fmt --all -- --check
+# Lints, warnings as errors (check builds only: no second compile of wasmtime's code).
+cargo clippy --release --all-targets -- -D warnings
 
 cargo test --release -- --test-threads=2
 echo "test suite finished in $((SECONDS - started))s"

@@ -3,7 +3,8 @@
 // Shows the imports from JS: logs through `log`, reads the `greeting` key of the manifest's
 // [config], counts its runs in per-job `state` (a decimal string under the key "runs") and
 // reports "{greeting}, run #{n}". The payload "fail" (`sandcron run --payload fail`) takes
-// the error path: a thrown `{ tag: "retryable", val }` becomes job-error::retryable.
+// the error path: a thrown `{ tag: "retryable", val }` becomes job-error::retryable; the
+// payload "throw" throws an uncaught `Error`, whose message becomes the run's reason.
 // Build: bash build.sh   (QuickJS; `bash build.sh --starlingmonkey` for the other engine)
 import { log } from "sandcron:job/log@0.1.0";
 import { get as configGet } from "sandcron:job/config@0.1.0";
@@ -17,10 +18,12 @@ const utf8 = {
 
 export function run(ctx) {
   log("info", `hello-js starting: attempt ${ctx.attempt} (${ctx.trigger})`, []);
-  if (ctx.payload != null && utf8.decode(ctx.payload) === "fail") {
+  const payload = ctx.payload == null ? null : utf8.decode(ctx.payload);
+  if (payload === "fail") {
     log("warn", "payload asked for a failure", []);
     throw { tag: "retryable", val: "asked to fail" };
   }
+  if (payload === "throw") throw new Error("bad input");
   const greeting = configGet("greeting") ?? "hello";
   const previous = stateGet("runs");
   const runs = (previous == null ? 0 : Number(utf8.decode(previous))) + 1;

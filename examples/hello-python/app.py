@@ -3,7 +3,9 @@
 # Shows the imports from Python: logs through `log`, reads the `greeting` key of the
 # manifest's [config], counts its runs in per-job `state` (a decimal string under the key
 # "runs") and reports "{greeting}, run #{n}". The payload "fail" takes the error path:
-# raising Err(JobError_Retryable(...)) becomes job-error::retryable. The interpreter needs
+# raising Err(JobError_Retryable(...)) becomes job-error::retryable; the payload "raise"
+# raises an uncaught ValueError, whose own message becomes the run's reason (the traceback
+# is in the run's logs). The interpreter needs
 # more than 16 MiB of memory: the manifest allows 64 MiB.
 # Build: bash build.sh
 import wit_world
@@ -19,6 +21,8 @@ class WitWorld(wit_world.WitWorld):
         if ctx.payload == b"fail":
             log.log(Level.WARN, "payload asked for a failure", [])
             raise Err(JobError_Retryable("asked to fail"))
+        if ctx.payload == b"raise":
+            raise ValueError("bad input")
         greeting = config.get("greeting") or "hello"
         previous = state.get("runs")
         runs = (int(previous.decode()) if previous is not None else 0) + 1

@@ -69,8 +69,8 @@ use sandcron::runtime::{LoadedJob, Runtime, RuntimeConfig};
 use sandcron::schedule::jitter_delay;
 use sandcron::scheduler::{self, Clock, JobDef, JobEvent, SchedulerConfig, Services, SystemClock};
 use sandcron::store::{
-    Claim, JobRow, Ledger, NewRun, RunDetail, RunFilter, RunFinish, RunRecord, RunStatus,
-    SqliteStore, StateStore, StoreError,
+    Claim, JobRow, Ledger, LoadErrorRow, NewRun, RunDetail, RunFilter, RunFinish, RunRecord,
+    RunStatus, SqliteStore, StateStore, StoreError,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -175,6 +175,7 @@ impl Host {
             clock: Arc::new(SystemClock) as Arc<dyn Clock>,
             owner: Arc::from(format!("bench-{}", std::process::id())),
             metrics,
+            notify: Default::default(),
         });
         let (events, events_rx) = mpsc::channel(256);
         let (_control, control_rx) = scheduler::control_channel();
@@ -488,6 +489,15 @@ impl Ledger for TimedLedger {
     }
     fn last_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
         self.timed("other", |s| s.last_runs())
+    }
+    fn set_load_error(&self, row: &LoadErrorRow) -> Result<(), StoreError> {
+        self.timed("other", |s| s.set_load_error(row))
+    }
+    fn clear_load_error(&self, name: &str) -> Result<(), StoreError> {
+        self.timed("other", |s| s.clear_load_error(name))
+    }
+    fn load_errors(&self) -> Result<Vec<LoadErrorRow>, StoreError> {
+        self.timed("other", |s| s.load_errors())
     }
 }
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::api_url::ApiUrl;
 use crate::config::{AllowedHost, ByteSize, Span};
 
 /// sandcron: a job scheduler whose jobs are sandboxed WebAssembly components.
@@ -13,7 +14,8 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-    /// Log line format on stderr: `text` or `json` (one object per line).
+    /// Log line format on stderr: `text` or `json` (one object per line). Under systemd
+    /// (JOURNAL_STREAM) lines carry a syslog priority prefix and no timestamp.
     #[arg(long, global = true, value_enum, default_value = "text", env = "SANDCRON_LOG_FORMAT")]
     pub log_format: LogFormat,
 }
@@ -51,6 +53,16 @@ pub enum Command {
     Jobs(JobsArgs),
     /// List a job's runs, newest first.
     Runs(RunsArgs),
+    /// Print a run's log lines and output (the newest run unless RUN_ID is given).
+    ///
+    /// With --follow, waits for the run to end, then prints every later run as it ends,
+    /// until interrupted. Exits 2 when the job or run is unknown.
+    Logs(LogsArgs),
+    /// Remove old run history from the store, and print what went.
+    ///
+    /// Works with or without a host serving the store. Running runs, retries still due
+    /// and (unless --forget-last-failure) each job's newest failure are kept.
+    Prune(PruneArgs),
     /// Start a job now on a running host (through its API).
     ///
     /// The same --idempotency-key starts one run however often it is sent. The job's
@@ -70,11 +82,36 @@ pub enum Command {
     ///
     /// Exits 2 on a bad name or an existing folder (nothing is overwritten).
     New(NewArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one page per subcommand with --dir.
+    Man(ManArgs),
+}
+
+/// `sandcron completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `sandcron man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write `sandcron.1` and a `sandcron-VERB.1` per subcommand into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// `sandcron serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// Host config file (TOML): each flag of `serve` is a key (`workers = 4`, `[api]
+    /// idle-timeout = "10s"` for --api-idle-timeout), plus `[notify]` (webhooks). Flags and
+    /// environment variables override it. See docs/sandcron.example.toml.
+    #[arg(long, value_name = "FILE", env = "SANDCRON_CONFIG")]
+    pub config: Option<PathBuf>,
     /// The watched jobs folder.
     #[arg(long, value_name = "DIR")]
     pub jobs: PathBuf,
@@ -91,10 +128,21 @@ pub struct ServeArgs {
     /// is not part of the start delay. 0s claims at the instant.
     #[arg(long, value_name = "DURATION", default_value = "250ms")]
     pub claim_ahead: Span,
-    /// Address of the HTTP API, metrics and dashboard. A non-loopback address needs
-    /// --token. Port 0 picks a free port (the log says which).
+    /// Address of the HTTP API, metrics and dashboard: HOST:PORT, http://HOST:PORT or
+    /// https://HOST:PORT (https needs --tls-cert). A non-loopback address needs --token and
+    /// TLS (or --insecure-http). Port 0 picks a free port (the log says which).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070", env = "SANDCRON_API_ADDR")]
-    pub api: std::net::SocketAddr,
+    pub api: ApiUrl,
+    /// Serve the API over TLS with this certificate chain (PEM, leaf first).
+    #[arg(long, value_name = "FILE", requires = "tls_key", env = "SANDCRON_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert", env = "SANDCRON_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve a non-loopback API over plain HTTP, for when something else encrypts the path
+    /// (a VPN, or a TLS proxy on the same private network). The token crosses it in clear.
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub insecure_http: bool,
     /// Serve no HTTP API at all.
     #[arg(long, conflicts_with = "api")]
     pub no_api: bool,
@@ -107,14 +155,22 @@ pub struct ServeArgs {
     /// closed, as is one whose response makes no progress for this long.
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub api_idle_timeout: Span,
-    /// Bearer token every API call and the dashboard must present.
+    /// Bearer token every API call and the dashboard must present. Prefer --token-file:
+    /// other users of the machine can read a command line (`ps`).
     #[arg(long, value_name = "TOKEN", env = "SANDCRON_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Read the bearer token from the first line of FILE, which must not be readable or
+    /// writable by group or others (chmod 600).
+    #[arg(long, value_name = "FILE", env = "SANDCRON_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
     /// A name the API answers to besides localhost, the loopback addresses and the address
     /// a client connected to (repeatable). Requests naming any other host in `Host` get
     /// 421, so that a web page cannot reach the API under a name it rebinds to this host.
     #[arg(long, value_name = "NAME")]
     pub api_host: Vec<crate::api::ApiHostName>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub retention: RetentionArgs,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub runtime: RuntimeArgs,
@@ -131,6 +187,43 @@ pub struct JobsArgs {
     pub json: bool,
 }
 
+/// `sandcron prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove runs due longer ago than this (e.g. 30d, 12h).
+    #[arg(long, value_name = "DURATION")]
+    pub older_than: Option<Span>,
+    /// Keep at most this many runs per job (the newest).
+    #[arg(long, value_name = "N")]
+    pub keep_runs: Option<u64>,
+    /// Only this job's runs.
+    #[arg(long, value_name = "JOB")]
+    pub job: Option<String>,
+    /// Print what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove each job's newest failure too when it is past the limits.
+    #[arg(long)]
+    pub forget_last_failure: bool,
+    /// Store (SQLite file) [default: sandcron.db in the per-user data dir].
+    #[arg(long, value_name = "PATH", env = "SANDCRON_STORE")]
+    pub store: Option<PathBuf>,
+}
+
+/// History kept by `serve` (`[retention]` in a job's manifest overrides these per job).
+#[derive(Debug, Args)]
+pub struct RetentionArgs {
+    /// Runs due longer ago than this are pruned in the background (e.g. 30d).
+    #[arg(long, value_name = "DURATION")]
+    pub retention_max_age: Option<Span>,
+    /// Most runs kept per job; older ones are pruned in the background.
+    #[arg(long, value_name = "N")]
+    pub retention_max_runs: Option<u64>,
+    /// Keep each job's newest failure whatever the limits (`=false` to prune it too).
+    #[arg(long, value_name = "BOOL", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub retention_keep_last_failure: bool,
+}
+
 /// `sandcron runs`.
 #[derive(Debug, Args)]
 pub struct RunsArgs {
@@ -145,17 +238,47 @@ pub struct RunsArgs {
     /// How many runs to show.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub limit: usize,
+    /// With --json: include each run's log lines.
+    #[arg(long, requires = "json")]
+    pub logs: bool,
+}
+
+/// `sandcron logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The job.
+    pub job: String,
+    /// The run (an id from `sandcron runs`) [default: the job's newest run].
+    #[arg(value_name = "RUN_ID")]
+    pub run: Option<String>,
+    /// Wait for the run to end; without RUN_ID, keep printing later runs as they end.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Store (SQLite file) [default: sandcron.db in the per-user data dir].
+    #[arg(long, value_name = "PATH", env = "SANDCRON_STORE")]
+    pub store: Option<PathBuf>,
+    /// Print each run as one JSON object (one line each).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// How the control verbs reach a running host.
 #[derive(Debug, Args)]
 pub struct ApiClientArgs {
-    /// The host's API.
+    /// The host's API: HOST:PORT (plain http), http://HOST:PORT or https://HOST:PORT.
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:7070", env = "SANDCRON_API")]
-    pub api: String,
-    /// The host's bearer token.
+    pub api: ApiUrl,
+    /// Trust only this CA certificate (PEM) for an https API, e.g. a self-signed one
+    /// [default: the public web PKI roots].
+    #[arg(long, value_name = "FILE", env = "SANDCRON_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+    /// The host's bearer token. Prefer --token-file: other users of the machine can read a
+    /// command line (`ps`).
     #[arg(long, value_name = "TOKEN", env = "SANDCRON_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Read the host's bearer token from the first line of FILE (chmod 600).
+    #[arg(long, value_name = "FILE", env = "SANDCRON_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
     /// Print the API's JSON answer.
     #[arg(long)]
     pub json: bool,
@@ -295,8 +418,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "TEXT")]
     pub payload: Option<String>,
     /// Store holding per-job state [default: sandcron.db in the per-user data dir].
-    #[arg(long, value_name = "PATH", env = "SANDCRON_STATE")]
-    pub state: Option<PathBuf>,
+    /// (`--state` is the old name, still accepted.)
+    #[arg(long, alias = "state", value_name = "PATH", env = "SANDCRON_STORE")]
+    pub store: Option<PathBuf>,
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,

@@ -16,14 +16,14 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::sync::{mpsc, watch};
 
-use crate::api::{self, ApiContext, ApiHostName, ConnectionLimits};
+use crate::api::{self, ApiContext, ApiHostName, ApiTls, ConnectionLimits};
 use crate::config::{HostLimits, JobSpec, parse_manifest};
 use crate::metrics::Metrics;
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::scheduler::{
     self, JobDef, JobEvent, SchedulerConfig, SchedulerError, Services, SystemClock,
 };
-use crate::store::{Ledger, SqliteStore, StateStore};
+use crate::store::{JobPolicies, Ledger, Pruner, RetentionPolicy, SqliteStore, StateStore};
 use crate::watcher::{JobChange, JobLoader, Watcher};
 
 /// Settings for `serve`.
@@ -47,10 +47,18 @@ pub struct ServeConfig {
     pub api: Option<SocketAddr>,
     /// The API's bearer token.
     pub token: Option<String>,
+    /// Serve the API over TLS with this identity.
+    pub api_tls: Option<ApiTls>,
+    /// Allow a non-loopback API without TLS (`serve --insecure-http`).
+    pub insecure_http: bool,
     /// The API's connection cap and idle timeout.
     pub api_limits: ConnectionLimits,
     /// Names the API answers to besides localhost and its addresses.
     pub api_hosts: Vec<ApiHostName>,
+    /// How much run history to keep (a job's `[retention]` overrides it).
+    pub retention: RetentionPolicy,
+    /// Webhooks and their delivery (the host config file's `[notify]`).
+    pub notify: crate::config::NotifySettings,
 }
 
 /// Loads a job the way the watched folder needs: manifest, capability checks, compilation.
@@ -78,6 +86,9 @@ impl JobLoader for DaemonLoader {
         for grant in &spec.capabilities.dirs {
             grant.check_exists()?;
         }
+        for warning in &spec.warnings {
+            tracing::warn!(job = name, "{warning}");
+        }
         let code = self.runtime.load(wasm).map_err(|e| format!("{name}.wasm: {e}"))?;
         if let Some(warning) = code.network_warning(&spec) {
             tracing::warn!(job = name, "{warning}");
@@ -86,11 +97,16 @@ impl JobLoader for DaemonLoader {
     }
 }
 
+/// This machine's name (the `host` of notifications, the start of the owner id).
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into())
+}
+
 /// A unique id for this host instance, recorded as the owner of every run it claims.
 fn owner_id() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "host".into());
+    let host = hostname();
     let started = crate::job::unix_ms(std::time::SystemTime::now());
     format!("{host}-{}-{started}", std::process::id())
 }
@@ -121,6 +137,17 @@ fn lock_store(store: &Path) -> anyhow::Result<File> {
     Ok(file)
 }
 
+/// Keeps the pruner's per-job policies current: a job's `[retention]` over the host's.
+fn job_retention(policies: &JobPolicies, host: RetentionPolicy, spec: &JobSpec) {
+    let own = spec.retention;
+    let policy = own.is_set().then(|| RetentionPolicy {
+        max_age: own.max_age.map(|span| span.0).or(host.max_age),
+        max_runs: own.max_runs.or(host.max_runs),
+        keep_last_failure: own.keep_last_failure.unwrap_or(host.keep_last_failure),
+    });
+    policies.set(&spec.name, policy);
+}
+
 /// Runs the host until `shutdown` resolves; guests run on `guests`.
 pub async fn serve(
     config: ServeConfig,
@@ -133,6 +160,14 @@ pub async fn serve(
             "the API address is not loopback: set --token (or SANDCRON_TOKEN), or bind 127.0.0.1"
         );
     }
+    if config.api.is_some_and(|addr| api::needs_token(&addr))
+        && config.api_tls.is_none()
+        && !config.insecure_http
+    {
+        bail!(
+            "the API address is not loopback: serve TLS (--tls-cert, --tls-key) or pass --insecure-http"
+        );
+    }
     // Bind before anything runs, so a taken port stops the host with a clear error.
     let listener = match config.api {
         Some(addr) => Some(
@@ -143,6 +178,9 @@ pub async fn serve(
         None => None,
     };
     let store = Arc::new(SqliteStore::open(&config.store)?);
+    let writer = store.clone();
+    let retention = Arc::new(JobPolicies::default());
+    let _pruner = Pruner::start(store.clone(), config.retention, retention.clone());
     let runtime = Arc::new(Runtime::new(&RuntimeConfig {
         cache_dir: config.cache_dir.clone(),
         pooling: config.pooling,
@@ -157,6 +195,7 @@ pub async fn serve(
         .with_context(|| format!("cannot watch {}", config.jobs_dir.display()))?;
     let (events_tx, events_rx) = mpsc::channel(256);
     let mut initial_scan = watcher.initial_scan();
+    let (policies, host_retention) = (retention.clone(), config.retention);
     let bridge = AbortOnDrop(tokio::spawn(async move {
         let mut scan_pending = true;
         loop {
@@ -178,9 +217,13 @@ pub async fn serve(
             };
             let event = match change {
                 JobChange::Added { job, .. } | JobChange::Updated { job, .. } => {
+                    job_retention(&policies, host_retention, &job.spec);
                     JobEvent::Upsert(job)
                 }
-                JobChange::Removed { name } => JobEvent::Remove(name),
+                JobChange::Removed { name } => {
+                    policies.set(&name, None);
+                    JobEvent::Remove(name)
+                }
                 JobChange::Invalid { name, error } => JobEvent::Invalid { name, error },
             };
             if events_tx.send(event).await.is_err() {
@@ -190,6 +233,8 @@ pub async fn serve(
     }));
 
     let metrics = Arc::new(Metrics::new());
+    let notify = crate::notifications::Notifier::start(&config.notify, hostname(), metrics.clone())
+        .context("cannot start the notification threads")?;
     let services = Arc::new(Services {
         runtime,
         ledger: store.clone() as Arc<dyn Ledger>,
@@ -197,6 +242,7 @@ pub async fn serve(
         clock: Arc::new(SystemClock),
         owner: Arc::from(owner_id()),
         metrics: metrics.clone(),
+        notify,
     });
     let (handle, control_rx) = scheduler::control_channel();
     // One shutdown signal, seen by the scheduler and the API server.
@@ -207,16 +253,20 @@ pub async fn serve(
     // The API reads history through its own connection: WAL lets it read beside the
     // writer, so a dashboard paging through runs never holds up a claim.
     let api_reader = match &listener {
-        Some(_) => Some(Arc::new(SqliteStore::open_existing(&config.store)?) as Arc<dyn Ledger>),
+        Some(_) => {
+            let reader = SqliteStore::open_existing(&config.store)?.sharing_health(&writer);
+            Some(Arc::new(reader) as Arc<dyn Ledger>)
+        }
         None => None,
     };
     let api_server = listener.zip(api_reader).map(|(listener, ledger)| {
         let addr = listener.local_addr().map_or_else(|_| "?".into(), |a| a.to_string());
         let limits = config.api_limits;
+        let scheme = if config.api_tls.is_some() { "https" } else { "http" };
         tracing::info!(
             auth = config.token.is_some(),
             max_connections = limits.max_connections,
-            "API listening on http://{addr}"
+            "API listening on {scheme}://{addr}"
         );
         let context = Arc::new(ApiContext {
             ledger,
@@ -225,7 +275,8 @@ pub async fn serve(
             token: config.token.clone(),
             api_hosts: config.api_hosts.clone(),
         });
-        tokio::spawn(api::serve(listener, context, limits, stopped(stop_rx.clone())))
+        let tls = config.api_tls.clone();
+        tokio::spawn(api::serve(listener, context, tls, limits, stopped(stop_rx.clone())))
     });
     let scheduler_config = SchedulerConfig {
         workers: config.workers,
@@ -308,7 +359,7 @@ mod tests {
             let _ = stop.wait_for(|stopped| *stopped).await;
         };
         let server =
-            tokio::spawn(api::serve(listener, context, ConnectionLimits::default(), stopped));
+            tokio::spawn(api::serve(listener, context, None, ConnectionLimits::default(), stopped));
         tokio::net::TcpStream::connect(addr).await.expect("the API is up");
         (addr, server)
     }

@@ -193,8 +193,12 @@ pub struct RunReport {
     /// Time from instantiation to the end of the call.
     #[serde(serialize_with = "serialize_ms", rename = "duration_ms")]
     pub duration: Duration,
-    /// Fuel consumed (always metered; the budget applies only when the manifest sets one).
-    pub fuel_used: u64,
+    /// Fuel consumed, when the run had a fuel budget and did not time out. The engine counts
+    /// for every run (fuel is engine-wide), but inside a hot loop the count lives in a
+    /// register and reaches the store only at calls and returns: a run stopped by its
+    /// deadline mid-loop reported ~2,100 instructions for a second of busy loop, budget or
+    /// not. A figure that is not a budget's measure is left out.
+    pub fuel_used: Option<u64>,
     /// Highest total linear memory, in bytes.
     pub peak_memory: u64,
     /// The job's summary (`run-output`), capped.

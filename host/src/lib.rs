@@ -10,8 +10,11 @@
 //! - [`scheduler`]: the timer queue, slot policies and dispatch onto the guest pool.
 //! - [`store`]: durable storage behind traits (SQLite now; PostgreSQL later).
 //! - [`watcher`]: the jobs folder -> validated job-set changes (debounced, hashed).
+//! - [`notifications`]: failures that speak up (WARN lines, webhooks).
 //! - [`daemon`]: the composition root of `serve`.
-//! - [`cli`] and [`commands`]: the `sandcron` command line.
+//! - [`cli`] and [`commands`]: the `sandcron` command line; [`api_url`]: the one form of an
+//!   API address both sides of the API read.
+//! - [`logging`]: log lines on stderr for a terminal, a file or journald, as text or JSON.
 //! - `wasm_file`: reading a job's `.wasm` under a size ceiling, magic first (commands and
 //!   watcher alike).
 //!
@@ -22,12 +25,15 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod api_url;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod job;
+pub mod logging;
 pub mod metrics;
+pub mod notifications;
 pub mod runtime;
 pub mod schedule;
 pub mod scheduler;

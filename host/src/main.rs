@@ -2,13 +2,18 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use sandcron::cli::{Cli, Command, LogFormat};
+use sandcron::cli::{Command, LogFormat};
 use sandcron::commands;
+use sandcron::logging::Sink;
 
 fn main() -> ExitCode {
     quiet_library_backtraces();
-    let cli = Cli::parse();
+    let mut cli = commands::serve_config::parse(std::env::args_os().collect());
+    if let Command::Run(args) = &mut cli.command {
+        // `run --state` became `--store` (issue 15 point 7); its old variable still works.
+        args.store =
+            args.store.take().or_else(|| std::env::var_os("SANDCRON_STATE").map(Into::into));
+    }
     if !matches!(cli.command, Command::Serve(_)) {
         die_quietly_on_closed_pipe();
     }
@@ -20,11 +25,15 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::main(args),
         Command::Jobs(args) => commands::jobs::main(args),
         Command::Runs(args) => commands::runs::main(args),
+        Command::Logs(args) => commands::logs::main(args),
+        Command::Prune(args) => commands::prune::main(args),
         Command::Trigger(args) => commands::control::trigger(args),
         Command::Pause(args) => commands::control::pause(args),
         Command::Resume(args) => commands::control::resume(args),
         Command::Backfill(args) => commands::control::backfill(args),
         Command::New(args) => commands::new::main(args),
+        Command::Completions(args) => commands::docs::completions(args),
+        Command::Man(args) => commands::docs::man(args),
     };
     ExitCode::from(code as u8)
 }
@@ -54,20 +63,16 @@ fn die_quietly_on_closed_pipe() {
     }
 }
 
-/// Logs go to stderr; `SANDCRON_LOG` (or `RUST_LOG`) sets the filter, warnings by default.
-/// Lines inside a run carry its span (job and run id); `--log-format json` writes one JSON
-/// object per line with those fields.
+/// Logs go to stderr; `SANDCRON_LOG` (or `RUST_LOG`; empty is unset) sets the filter: by
+/// default warnings (every failed run is one, rate-limited per job) plus the host's start-up
+/// and stop lines (which say where the API listens). Lines inside a run carry its span (job
+/// and run id); `--log-format json` writes one JSON object per line with those fields.
+/// `JOURNAL_STREAM` (set by systemd) says whether stderr is the journal: see `logging`.
 fn init_tracing(format: LogFormat) {
-    let filter = std::env::var("SANDCRON_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "warn".to_string());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => {
-            builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init()
-        }
-        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
-    }
+    let set = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let filter = set("SANDCRON_LOG")
+        .or_else(|| set("RUST_LOG"))
+        .unwrap_or_else(|| "warn,sandcron::daemon=info".to_string());
+    let journal_stream = std::env::var("JOURNAL_STREAM").ok();
+    sandcron::logging::init(format, &filter, Sink::of_stderr(journal_stream.as_deref()));
 }

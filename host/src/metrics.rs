@@ -31,6 +31,11 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotifyLabel {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HostLabels {
     job: String,
     host: String,
@@ -80,7 +85,15 @@ pub struct Metrics {
     reload_errors: Family<JobLabel, Counter>,
     outbound: Family<HostLabels, Counter>,
     outbound_refused: Family<JobLabel, Counter>,
+    notifications: Family<NotifyLabel, Counter>,
     per_job: RwLock<HashMap<String, Arc<JobMetrics>>>,
+    store_healthy: Gauge,
+    store_errors: Family<OpLabel, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OpLabel {
+    op: String,
 }
 
 impl Default for Metrics {
@@ -107,9 +120,22 @@ impl Metrics {
             reload_errors: Family::default(),
             outbound: Family::default(),
             outbound_refused: Family::default(),
+            notifications: Family::default(),
             per_job: RwLock::default(),
+            store_healthy: Gauge::default(),
+            store_errors: Family::default(),
             registry: Registry::default(),
         };
+        registry.register(
+            "store_healthy",
+            "1 while the store writes normally, 0 while it fails (disk full, read-only, corrupt, file deleted)",
+            metrics.store_healthy.clone(),
+        );
+        registry.register(
+            "store_errors",
+            "Store faults by operation (run_claim, run_finish_batch, ...)",
+            metrics.store_errors.clone(),
+        );
         registry.register(
             "runs",
             "Finished runs by job and outcome (succeeded, guest-error, trap, limit, host-error, interrupted)",
@@ -163,7 +189,17 @@ impl Metrics {
             "Outbound requests and connects refused by the job's allowed_hosts",
             metrics.outbound_refused.clone(),
         );
+        registry.register(
+            "notifications",
+            "Webhook deliveries by outcome: sent, failed (no attempt left), dropped (queue full)",
+            metrics.notifications.clone(),
+        );
         Metrics { registry, ..metrics }
+    }
+
+    /// A webhook delivery ended: `sent`, `failed` or `dropped`.
+    pub fn notification(&self, outcome: &'static str) {
+        self.notifications.get_or_create(&NotifyLabel { outcome }).inc();
     }
 
     /// A finished run's network activity: `tallies` are (host, outcome, count); the host
@@ -194,6 +230,17 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");
         text
+    }
+
+    /// The store's health as of now: `errors` are totals by operation, as the store counts
+    /// them (set at each scrape, so the store needs no metrics of its own).
+    pub fn store_health(&self, healthy: bool, errors: &[(&str, u64)]) {
+        self.store_healthy.set(i64::from(healthy));
+        for (op, total) in errors {
+            let counter =
+                self.store_errors.get_or_create_owned(&OpLabel { op: op.replace(' ', "_") });
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
     }
 
     /// A run started, `lag_ms` (µs precision) after its scheduled instant when it is a

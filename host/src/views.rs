@@ -87,6 +87,7 @@ pub fn job_summary(status: &JobStatus, last_run: Option<&RunRecord>) -> Value {
         "running": status.running,
         "waiting": status.waiting,
         "backfill_pending": status.backfill_pending,
+        "load_error": status.load_error,
         "last_run": last_run.map(run_summary),
     })
 }

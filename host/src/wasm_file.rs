@@ -72,15 +72,28 @@ pub(crate) fn read_capped(path: &Path) -> Result<Vec<u8>, WasmFileError> {
     read_rest(file, path, Vec::with_capacity(size as usize))
 }
 
+/// Opens `path` for reading if it is a regular file (following symlinks), and returns it
+/// with its metadata; anything else is [`WasmFileProblem::NotAFile`].
+///
+/// Opened non-blocking: opening a FIFO for reading would otherwise wait for a writer
+/// forever, and the watcher's reader with it. The flag changes nothing for a regular file.
+pub(crate) fn open_regular(path: &Path) -> Result<(File, std::fs::Metadata), WasmFileProblem> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path).map_err(WasmFileProblem::Read)?;
+    let meta = file.metadata().map_err(WasmFileProblem::Read)?;
+    if !meta.is_file() {
+        return Err(WasmFileProblem::NotAFile);
+    }
+    Ok((file, meta))
+}
+
 /// Opens `path` and checks, from the open file's metadata, that it is a file under the
 /// ceiling; returns it and its size.
 fn open_capped(path: &Path) -> Result<(File, u64), WasmFileError> {
-    let read_err = |e| fail(path, WasmFileProblem::Read(e));
-    let file = File::open(path).map_err(read_err)?;
-    let meta = file.metadata().map_err(read_err)?;
-    if !meta.is_file() {
-        return Err(fail(path, WasmFileProblem::NotAFile));
-    }
+    let (file, meta) = open_regular(path).map_err(|problem| fail(path, problem))?;
     if meta.len() > MAX_WASM_SIZE {
         return Err(fail(path, WasmFileProblem::TooLarge(meta.len())));
     }
@@ -129,6 +142,24 @@ mod tests {
         }
         assert_eq!(read(&dir.path().join("ok.wasm")).unwrap(), b"\0asm\x0d\0\x01\0rest");
         assert_eq!(read_capped(&dir.path().join("text.wasm")).unwrap(), b"hello, world");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_or_a_link_to_a_device_is_not_a_file_and_is_not_waited_on() {
+        let dir = TempDir::new("wasm-file-fifo");
+        let fifo = dir.path().join("fifo.wasm");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        let zero = dir.path().join("zero.wasm");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        for path in [&fifo, &zero] {
+            for read in [read, read_capped] {
+                let err = read(path).unwrap_err();
+                assert!(matches!(err.problem, WasmFileProblem::NotAFile), "{err}");
+                assert_eq!(err.to_string(), format!("{}: not a regular file", path.display()));
+            }
+        }
     }
 
     #[test]

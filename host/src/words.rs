@@ -57,21 +57,24 @@ pub enum SlotReason {
     Misfire,
     /// Not started within `starting_deadline` of its fire time.
     Deadline,
+    /// Lost while the store could not be written (recorded once it writes again).
+    Store,
 }
 
 impl SlotReason {
     /// Every reason, in declaration order.
-    pub const ALL: [SlotReason; 6] = [
+    pub const ALL: [SlotReason; 7] = [
         SlotReason::Overlap,
         SlotReason::BufferFull,
         SlotReason::MaxConcurrent,
         SlotReason::BreakerOpen,
         SlotReason::Misfire,
         SlotReason::Deadline,
+        SlotReason::Store,
     ];
 
     /// The stored word: "skipped:overlap", "missed:deadline", ...
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             SlotReason::Overlap => "skipped:overlap",
             SlotReason::BufferFull => "skipped:buffer-full",
@@ -79,6 +82,7 @@ impl SlotReason {
             SlotReason::BreakerOpen => "skipped:breaker-open",
             SlotReason::Misfire => "missed:misfire",
             SlotReason::Deadline => "missed:deadline",
+            SlotReason::Store => "missed:store",
         }
     }
 
@@ -90,7 +94,7 @@ impl SlotReason {
             | SlotReason::BufferFull
             | SlotReason::MaxConcurrent
             | SlotReason::BreakerOpen => RunStatus::Skipped,
-            SlotReason::Misfire | SlotReason::Deadline => RunStatus::Missed,
+            SlotReason::Misfire | SlotReason::Deadline | SlotReason::Store => RunStatus::Missed,
         }
     }
 }

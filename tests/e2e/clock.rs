@@ -38,6 +38,7 @@ fn clock_jumps_forward_and_back_without_losing_or_repeating_slots() {
         clock: clock.clone(),
         owner: Arc::from("clock-test"),
         metrics: Arc::new(sandcron::metrics::Metrics::new()),
+        notify: Default::default(),
     });
     let guests = tokio::runtime::Runtime::new().unwrap();
     let host = tokio::runtime::Runtime::new().unwrap();

@@ -99,3 +99,53 @@ fn trigger_pause_resume_and_backfill_from_the_command_line() {
         assert!(line["span"]["run"].as_str().is_some_and(|r| !r.is_empty()), "{line}");
     }
 }
+
+/// Issue 15 point 7: `serve --api`, `--api` and `SANDCRON_API` take the same forms
+/// (`SANDCRON_API=127.0.0.1:7077` was `http: invalid format`), a bad one says which forms
+/// are accepted, and `run` takes `--store` like every other command.
+#[test]
+fn api_addresses_take_one_form_everywhere_and_a_bad_one_says_which() {
+    let site = Site::new();
+    site.probe_job("probe", "every = \"1h\"\n");
+    let host = site.start(&["--api", "http://127.0.0.1:0"]);
+    let api = host.api();
+    let bare = api.trim_start_matches("http://");
+    let by_env = |value: &str, verb: &str| {
+        Command::new(sandcron()).args([verb, "probe"]).env("SANDCRON_API", value).output().unwrap()
+    };
+    assert_eq!(stdout(&by_env(bare, "pause")).trim(), "paused probe");
+    assert!(stdout(&by_env(&format!("{api}/"), "resume")).starts_with("resumed probe"));
+
+    let forms = "expected HOST:PORT, http://HOST:PORT or https://HOST:PORT";
+    for bad in ["127.0.0.1", "tcp://127.0.0.1:7070", "http://127.0.0.1:7070/v1"] {
+        for output in [verb(bad, &["resume", "probe"]), by_env(bad, "resume")] {
+            assert_eq!(output.status.code(), Some(2), "{bad}");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(stderr.contains(forms) && !stderr.contains("invalid format"), "{stderr}");
+        }
+    }
+
+    let help = stdout(&Command::new(sandcron()).args(["run", "--help"]).output().unwrap());
+    assert!(help.contains("--store <PATH>") && !help.contains("--state <"), "{help}");
+}
+
+/// `run --state` became `--store`; the old flag and the old `SANDCRON_STATE` still work.
+#[test]
+fn run_keeps_the_old_state_flag_and_variable() {
+    let dir = crate::util::tempdir();
+    let (flag, variable) = (dir.path().join("flag.db"), dir.path().join("variable.db"));
+    let run = |args: &[&std::ffi::OsStr], env: Option<&std::path::Path>| {
+        let mut command = Command::new(sandcron());
+        command.arg("run").arg(crate::util::guest("hello-rust")).args(args);
+        command.arg("--cache-dir").arg(crate::util::shared_cache()).env_remove("SANDCRON_STORE");
+        match env {
+            Some(path) => command.env("SANDCRON_STATE", path),
+            None => command.env_remove("SANDCRON_STATE"),
+        };
+        stdout(&command.output().unwrap())
+    };
+    run(&["--state".as_ref(), flag.as_os_str()], None);
+    assert!(flag.is_file(), "--state is still the store");
+    run(&[], Some(&variable));
+    assert!(variable.is_file(), "SANDCRON_STATE is still read");
+}

@@ -113,6 +113,36 @@ fn python_example_keeps_the_job_contract() {
     assert_counts_configures_and_fails(&example("hello-python", "hello-python"));
 }
 
+/// Runs `job` with a payload that makes it throw, and returns (reason, log messages).
+fn uncaught(job: &Job, payload: &str) -> (String, Vec<String>) {
+    let dir = tempdir();
+    let manifest = job.manifest.to_str().unwrap();
+    let failed = run(&job.wasm, dir.path(), &["--manifest", manifest, "--payload", payload]);
+    assert_eq!((failed.outcome(), failed.code), ("trap", 4), "{}", failed.reason());
+    let logs = failed.json["logs"].as_array().unwrap();
+    let messages = logs.iter().filter_map(|l| l["message"].as_str().map(str::to_owned)).collect();
+    (failed.reason().to_owned(), messages)
+}
+
+#[test]
+fn python_and_javascript_exceptions_read_as_their_own_message() {
+    let (reason, logs) = uncaught(&example("hello-python", "hello-python"), "raise");
+    assert!(reason.starts_with("trap: ValueError: bad input (at "), "{reason}");
+    assert!(reason.ends_with(", in run)") && !reason.contains('\n'), "{reason}");
+    assert!(logs.iter().any(|l| l == "Traceback (most recent call last):"), "{logs:?}");
+
+    let (reason, logs) = uncaught(&example("hello-js", "hello-js"), "throw");
+    assert!(reason.starts_with("trap: uncaught exception: bad input (at run ("), "{reason}");
+    assert!(!reason.contains('\n') && !reason.contains("Value(Exception"), "{reason}");
+    assert!(
+        logs.iter().any(|l| l.starts_with("uncaught exception: bad input\n    at run")),
+        "{logs:?}"
+    );
+
+    let (reason, _) = uncaught(&example("hello-js-starlingmonkey", "hello-js"), "throw");
+    assert_eq!(reason, "trap: uncaught exception: Error: bad input");
+}
+
 #[test]
 fn c_example_keeps_the_job_contract() {
     assert_counts_configures_and_fails(&example("hello-c", "hello-c"));

@@ -66,7 +66,7 @@ impl Scrape {
 #[test]
 fn metrics_parse_and_move_when_runs_happen() {
     let site = Site::new();
-    site.probe_job("tick", "every = \"1s\"\n");
+    site.probe_job("tick", "every = \"1s\"\n[limits]\nfuel = 1000000000\n");
     site.probe_job("slow", "every = \"1s\"\noverlap = \"skip\"\n[config]\nmode = \"sleep:2500\"\n");
     site.probe_job("manual", "every = \"1h\"\nphase = \"1800s\"\n[retry]\nmax_attempts = 1\n");
     std::fs::copy(crate::util::guest("probe"), site.jobs().join("broken.wasm")).unwrap();

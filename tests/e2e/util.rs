@@ -25,10 +25,24 @@ pub fn sandcron() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        run_checked(
-            Command::new(cargo).args(["build", "--release", "-p", "sandcron"]).current_dir(root()),
-            "cargo build -p sandcron",
-        );
+        let mut build = Command::new(cargo);
+        // The whole workspace with dev-dependencies (benches need them), like `cargo test`
+        // and scripts/test.sh: the same features, so the same artifacts. `-p sandcron` alone
+        // resolves other features and compiled wasmtime a second time.
+        build.args(["build", "--release", "--bins", "--benches"]).current_dir(root());
+        // `cargo test` sets CARGO_MANIFEST_DIR, CARGO_PKG_* ... for the test process; a
+        // build script that reruns when one of them changes (ring's does) would rebuild the
+        // TLS stack and the host here and again in the next `cargo test`.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy().into_owned();
+            let keep = ["CARGO_HOME", "CARGO_TARGET_DIR"].contains(&name.as_str())
+                || name.starts_with("CARGO_BUILD_")
+                || name.starts_with("CARGO_PROFILE_");
+            if name.starts_with("CARGO_") && !keep {
+                build.env_remove(&name);
+            }
+        }
+        run_checked(&mut build, "cargo build --bins --benches");
         target_dir().join("release/sandcron")
     })
 }
@@ -78,7 +92,7 @@ pub fn run(wasm: &Path, state_dir: &Path, args: &[&str]) -> Run {
         .arg("run")
         .arg(wasm)
         .arg("--json")
-        .arg("--state")
+        .arg("--store")
         .arg(&state)
         .arg("--cache-dir")
         .arg(shared_cache())

@@ -1,8 +1,8 @@
 //! The bearer token (O6). With a token configured, every `/v1/` call and `/metrics` must
 //! send `Authorization: Bearer <token>`; the dashboard's browser session instead holds an
 //! HttpOnly, SameSite=Strict cookie set by its login form (so no other site can make the
-//! browser use it) whose value is the token's SHA-256, so the token itself never sits in
-//! the browser. Without a token (loopback bind), everything is open.
+//! browser use it), which ends after a while and never holds the token itself (see
+//! `session`). Without a token (loopback bind), everything is open.
 
 use std::sync::Arc;
 
@@ -13,9 +13,7 @@ use axum::response::Response;
 
 use super::ApiContext;
 use super::error::unauthorized;
-
-/// The dashboard session cookie's name.
-pub const COOKIE: &str = "sandcron_token";
+use super::session::{self, COOKIE};
 
 /// Compares the SHA-256 digests of both sides without an early exit, so response timing
 /// reveals neither a matching prefix nor the token's length.
@@ -31,12 +29,6 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim_start();
     let (scheme, credentials) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| credentials.trim())
-}
-
-/// The session cookie's value for a token.
-pub fn session_value(token: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Whether `given` is the configured token (false when none is configured).
@@ -60,7 +52,7 @@ pub fn authorized(context: &ApiContext, headers: &HeaderMap) -> bool {
     let Some(token) = context.token.as_deref() else { return true };
     let by_bearer = bearer(headers).is_some_and(|given| is_token(context, given));
     let by_cookie = cookie_token(headers)
-        .is_some_and(|given| same(given.as_bytes(), session_value(token).as_bytes()));
+        .is_some_and(|given| session::is_valid(token, given, std::time::SystemTime::now()));
     by_bearer || by_cookie
 }
 

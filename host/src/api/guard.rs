@@ -65,12 +65,12 @@ pub async fn same_site(State(context): AppState, request: Request, next: Next) -
             return not_this_host(name);
         }
     }
-    if is_write(request.method()) {
-        if let Some(origin) = request.headers().get(header::ORIGIN) {
-            let origin = String::from_utf8_lossy(origin.as_bytes());
-            if !host.as_deref().is_some_and(|host| same_origin(&origin, host)) {
-                return cross_origin(&origin, host.as_deref());
-            }
+    if is_write(request.method())
+        && let Some(origin) = request.headers().get(header::ORIGIN)
+    {
+        let origin = String::from_utf8_lossy(origin.as_bytes());
+        if !host.as_deref().is_some_and(|host| same_origin(&origin, host)) {
+            return cross_origin(&origin, host.as_deref());
         }
     }
     next.run(request).await

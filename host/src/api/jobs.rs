@@ -195,10 +195,10 @@ pub async fn trigger(
         .with_details(json!({ "field": "payload", "max": MAX_PAYLOAD_BYTES })));
     }
     let key = idempotency_key(&headers)?;
-    if let Some(key) = &key {
-        if let Some(existing) = find_by_key(&context, &name, key).await? {
-            return Ok(duplicate(&existing));
-        }
+    if let Some(key) = &key
+        && let Some(existing) = find_by_key(&context, &name, key).await?
+    {
+        return Ok(duplicate(&existing));
     }
     let request = TriggerRequest {
         job: name.clone(),

@@ -3,7 +3,9 @@
 //!
 //! # Layout
 //! - `error`: the one error shape, and the layer that puts axum's own errors in it.
-//! - `auth`: the bearer token (O6), also accepted from the dashboard's session cookie.
+//! - `auth`: the bearer token (O6), also accepted from the dashboard's session cookie
+//!   (`session`: signed, expiring); `throttle` limits sign-in attempts per client.
+//! - `headers`: the security headers on every answer (CSP, framing, sniffing, referrer).
 //! - `guard`: what a web page could forge (cross-site writes, DNS rebinding): `Host`,
 //!   `Origin` and content-type checks.
 //! - `input`: JSON bodies and query strings parsed into that error shape.
@@ -11,6 +13,7 @@
 //! - `dashboard`: the static dashboard, embedded in the binary, and its login form.
 //! - `server`: the accept loop (connection cap, idle timeouts), over `slots` (which
 //!   connections are open, busy or idle) and `timeouts` (body and write deadlines).
+//! - `tls`: the certificate and key (`serve --tls-cert/--tls-key`) and the handshake.
 //!
 //! Reads (runs, last outcomes) go straight to the ledger; anything about live state or
 //! that changes it (status, pause, trigger, backfill) goes to the scheduler actor through
@@ -20,12 +23,16 @@ mod auth;
 mod dashboard;
 mod error;
 mod guard;
+mod headers;
 mod input;
 mod jobs;
 mod runs;
 mod server;
+mod session;
 mod slots;
+mod throttle;
 mod timeouts;
+mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -42,6 +49,7 @@ use serde_json::json;
 pub use error::ApiError;
 pub use guard::ApiHostName;
 pub use server::{ConnectionLimits, connection_budget};
+pub use tls::{ApiTls, TlsError};
 
 use crate::metrics::Metrics;
 use crate::scheduler::SchedulerHandle;
@@ -97,18 +105,20 @@ pub fn router(context: Arc<ApiContext>) -> Router {
         .route("/readyz", get(readyz))
         .merge(same_site)
         .layer(middleware::map_response(error::shape_errors))
+        .layer(middleware::map_response(headers::secure))
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
         .with_state(context)
 }
 
-/// Serves the API on `listener` until `shutdown` resolves.
+/// Serves the API on `listener` (over TLS when `tls` is given) until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     context: Arc<ApiContext>,
+    tls: Option<ApiTls>,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    server::serve(listener, router(context), limits, shutdown).await
+    server::serve(listener, router(context), tls, limits, shutdown).await
 }
 
 /// Whether an API address may be served without a token (O6: loopback only).
@@ -125,6 +135,9 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn readyz(State(context): AppState) -> Response {
+    if let Some(problem) = context.ledger.health().problem {
+        return store_failing(&problem).into_response();
+    }
     let why = match context.scheduler.status(None, 0).await {
         Some(report) if report.ready => {
             let body = json!({ "status": "ready", "jobs": report.jobs.len() });
@@ -136,7 +149,16 @@ async fn readyz(State(context): AppState) -> Response {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why).into_response()
 }
 
+/// 503 while the store cannot write: runs would not be recorded, so the host is not ready.
+fn store_failing(problem: &crate::store::StoreProblem) -> ApiError {
+    let message = format!("the store is failing: {}: {}", problem.operation, problem.error);
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_failing", message)
+        .with_details(json!({ "operation": problem.operation, "since_ms": problem.since_ms }))
+}
+
 async fn metrics(State(context): AppState) -> impl IntoResponse {
+    let health = context.ledger.health();
+    context.metrics.store_health(health.healthy(), &health.errors);
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], context.metrics.render())
 }
 

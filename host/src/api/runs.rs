@@ -29,7 +29,7 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(ApiError::from)
 }
 
-/// The newest run of `job` with this idempotency key.
+/// The newest manual run of `job` with this idempotency key.
 pub async fn find_by_key(
     context: &ApiContext,
     job: &str,
@@ -38,6 +38,8 @@ pub async fn find_by_key(
     let filter = RunFilter {
         job: Some(job.to_string()),
         idempotency_key: Some(key.to_string()),
+        // A manual key never matches a scheduled run's `job@slot` key.
+        manual_only: true,
         limit: 1,
         ..RunFilter::default()
     };
@@ -74,8 +76,8 @@ pub async fn list(State(context): AppState, uri: Uri) -> Result<Json<Value>, Api
         since_ms: q.since.as_deref().map(|t| instant("since", t)).transpose()?,
         until_ms: q.until.as_deref().map(|t| instant("until", t)).transpose()?,
         before_id: q.before,
-        idempotency_key: None,
         limit,
+        ..RunFilter::default()
     };
     let runs = blocking(&context, move |ledger| ledger.runs(&filter)).await?;
     let next_before = (runs.len() == limit).then(|| runs.last().map(|r| r.id)).flatten();

@@ -11,6 +11,9 @@
 //!   [`BodyDeadline`] the body, and [`WriteStall`] a response the client stops reading.
 //! - HTTP/1.1 only: every client of this API (the CLI, browsers, curl, Prometheus) speaks
 //!   it, and cleartext HTTP/2 would need idle handling of its own.
+//! - With TLS (`tls`), the handshake runs in the connection's task, after it has its slot:
+//!   it counts as idle time, so the idle timeout bounds it and an eviction or shutdown
+//!   ends it, and a slow handshake never holds up the accept loop.
 //! - Shutdown stops accepting, closes idle connections, lets busy ones finish their
 //!   response, and waits one idle timeout at most.
 
@@ -31,6 +34,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -38,8 +42,11 @@ use tokio::time::Instant;
 use tower::ServiceExt;
 
 use super::ApiError;
+use super::guard::ConnectedTo;
 use super::slots::{Busy, Held, Slot, Slots, Tracked};
+use super::throttle::ClientAddr;
 use super::timeouts::{BodyDeadline, WriteStall};
+use super::tls::{self, Accepted, ApiTls};
 
 /// How many connections the API serves and how long it waits for them.
 #[derive(Clone, Copy, Debug)]
@@ -76,10 +83,11 @@ pub fn connection_budget(configured: usize, fd_limit: u64, workers: usize) -> us
     configured.min(room).max(MIN_CONNECTIONS)
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves.
+/// Serves `router` on `listener` (over TLS when `tls` is given) until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    tls: Option<ApiTls>,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
@@ -105,7 +113,8 @@ pub async fn serve(
             held = slots.take() => held,
             () = &mut shutdown => break,
         };
-        let connection = serve_connection(stream, router.clone(), limits, held, closing_rx.clone());
+        let connection =
+            serve_stream(stream, tls.clone(), router.clone(), limits, held, closing_rx.clone());
         connections.spawn(connection);
     }
     drop(listener);
@@ -129,9 +138,51 @@ async fn accept_failed(err: io::Error) {
     tokio::time::sleep(Duration::from_millis(250)).await;
 }
 
-/// Drives one connection until it ends, is closed to make room, or shutdown closes it.
-async fn serve_connection(
+/// One accepted connection: straight to HTTP, or first through the TLS handshake, bounded
+/// like a request by the idle timeout and ended early by an eviction or shutdown.
+async fn serve_stream(
     stream: TcpStream,
+    tls: Option<ApiTls>,
+    router: Router,
+    limits: ConnectionLimits,
+    held: Held,
+    mut closing: watch::Receiver<bool>,
+) {
+    // Who is at each end, for the handlers: the Host check accepts the address connected
+    // to, and the sign-in throttle counts attempts per client address.
+    let ends = Ends { local: stream.local_addr().ok(), peer: stream.peer_addr().ok() };
+    let Some(tls) = tls else {
+        return serve_connection(stream, ends, router, limits, held, closing).await;
+    };
+    let handshake = tokio::time::timeout(limits.idle_timeout, tls::accept(&tls, stream));
+    let accepted = tokio::select! {
+        accepted = handshake => accepted,
+        () = held.slot().evicted() => return,
+        _ = closing.wait_for(|closing| *closing) => return,
+    };
+    match accepted {
+        Ok(Ok(Accepted::Tls(stream))) => {
+            serve_connection(*stream, ends, router, limits, held, closing).await;
+        }
+        Ok(Ok(Accepted::Plain(stream))) => {
+            serve_connection(stream, ends, tls::https_required(), limits, held, closing).await;
+        }
+        Ok(Err(err)) => tracing::debug!("API TLS handshake failed: {err}"),
+        Err(_) => tracing::debug!("API TLS handshake unfinished after {:?}", limits.idle_timeout),
+    }
+}
+
+/// The addresses at both ends of an accepted connection.
+#[derive(Clone, Copy)]
+struct Ends {
+    local: Option<std::net::SocketAddr>,
+    peer: Option<std::net::SocketAddr>,
+}
+
+/// Drives one connection until it ends, is closed to make room, or shutdown closes it.
+async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    stream: S,
+    Ends { local, peer }: Ends,
     router: Router,
     limits: ConnectionLimits,
     held: Held,
@@ -139,7 +190,16 @@ async fn serve_connection(
 ) {
     let slot = held.slot().clone();
     let timeout = limits.idle_timeout;
-    let service = service_fn(move |request| handle(router.clone(), slot.clone(), timeout, request));
+    let service = service_fn(move |mut request: Request<Incoming>| {
+        let extensions = request.extensions_mut();
+        if let Some(local) = local {
+            extensions.insert(ConnectedTo(local));
+        }
+        if let Some(peer) = peer {
+            extensions.insert(ClientAddr(peer));
+        }
+        handle(router.clone(), slot.clone(), timeout, request)
+    });
     let io = TokioIo::new(WriteStall::new(stream, timeout));
     let mut connection = pin!(
         http1::Builder::new()

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::cli::{ApiClientArgs, BackfillArgs, PauseArgs, ResumeArgs, TriggerArgs};
 
 use super::Exit;
+use super::api_client;
 
 /// How long a control call may take (a trigger answers once its run is claimed).
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -98,15 +99,23 @@ fn call(
     idempotency_key: Option<&str>,
     describe: impl FnOnce(&Value) -> String,
 ) -> Exit {
-    let agent = ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(TIMEOUT))
-            .build(),
-    );
-    let url = format!("{}{path}", client.api.trim_end_matches('/'));
+    let token = match super::token::resolve(client.token.as_deref(), client.token_file.as_deref()) {
+        Ok(token) => token,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return Exit::InvalidInput;
+        }
+    };
+    let agent = match api_client::agent(client, TIMEOUT) {
+        Ok(agent) => agent,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return Exit::InvalidInput;
+        }
+    };
+    let url = format!("{}{path}", api_client::base_url(client));
     let mut request = agent.post(&url);
-    if let Some(token) = &client.token {
+    if let Some(token) = &token {
         request = request.header("Authorization", format!("Bearer {token}"));
     }
     if let Some(key) = idempotency_key {
@@ -115,10 +124,9 @@ fn call(
     let mut response = match request.send_json(&body) {
         Ok(response) => response,
         Err(err) => {
-            eprintln!("error: cannot reach the sandcron API at {}: {err}", client.api);
-            eprintln!(
-                "hint: is `sandcron serve` running? Set --api or SANDCRON_API to its address."
-            );
+            let (error, hint) = api_client::explain(&err, client);
+            eprintln!("error: {error}");
+            eprintln!("hint: {hint}");
             return Exit::HostError;
         }
     };

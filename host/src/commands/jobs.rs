@@ -1,89 +1,217 @@
-//! `sandcron jobs`: every job the host knows, with schedule, next fire, state and last
+//! `sandcron jobs`: every job the store knows, with schedule, next fire, state and last
 //! outcome, read straight from the store. Next fire times are recomputed here from the
 //! stored schedule (the schedule module is pure), so the host writes nothing per slot.
+//!
+//! The store alone cannot say whether anything will fire, so the host's lock file does:
+//! with no host holding it, no next fire is shown and the jobs read `stopped`. A job whose
+//! latest edit failed shows the error beside the version still running; a job file that
+//! never loaded is listed as `invalid` with its error.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::cli::JobsArgs;
 use crate::schedule::ScheduleSpec;
-use crate::store::Ledger;
+use crate::store::{JobRow, Ledger, LoadErrorRow, RunRecord, SqliteStore, StoreError};
 use crate::views::rfc3339;
 use crate::words::BreakerState;
 
-use super::Exit;
-use super::runs::open_store;
+use super::runs::{newest_ran, open_store};
+use super::{Exit, default_store_path};
+
+/// Whether a host is serving `store`: `serve` holds an exclusive lock on `STORE.lock` for
+/// as long as it runs (daemon.rs), so a shared lock that can be taken means none is.
+pub(crate) fn host_running(store: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(store.with_extension("lock")) else {
+        return false;
+    };
+    match file.try_lock_shared() {
+        Ok(()) => {
+            let _ = file.unlock();
+            false
+        }
+        Err(_) => true,
+    }
+}
 
 /// Prints the jobs.
 pub fn main(args: JobsArgs) -> Exit {
-    let store = match open_store(args.store.as_deref()) {
+    let path = args.store.clone().unwrap_or_else(default_store_path);
+    let store = match open_store(Some(&path)) {
         Ok(store) => store,
         Err(exit) => return exit,
     };
-    let (jobs, last_runs) = match (store.jobs(), store.last_runs()) {
-        (Ok(jobs), Ok(last)) => (jobs, last),
-        (Err(err), _) | (_, Err(err)) => {
+    let host = host_running(&path);
+    let rows = match rows(&store, host) {
+        Ok(rows) => rows,
+        Err(err) => {
             eprintln!("error: {err}");
             return Exit::HostError;
         }
     };
-    let last: HashMap<&str, _> = last_runs.iter().map(|r| (r.job.as_str(), r)).collect();
-    let now = DateTime::<Utc>::from(std::time::SystemTime::now());
-    let rows: Vec<serde_json::Value> = jobs
-        .iter()
-        .map(|job| {
-            let schedule = (!job.schedule.is_empty())
-                .then(|| ScheduleSpec::from_record(&job.schedule).ok())
-                .flatten();
-            let after =
-                now.max(DateTime::from_timestamp_millis(job.schedule_epoch_ms).unwrap_or(now));
-            let next = schedule.as_ref().and_then(|s| s.next_after(after));
-            let state = match job.breaker {
-                BreakerState::Open { until_ms } => {
-                    format!("breaker open until {}", rfc3339(until_ms))
-                }
-                BreakerState::HalfOpen => "breaker half-open".to_string(),
-                BreakerState::Closed if job.paused => "paused".to_string(),
-                BreakerState::Closed => "active".to_string(),
-            };
-            let last = last.get(job.name.as_str());
-            json!({
-                "name": job.name,
-                "version": job.version,
-                "schedule": schedule.as_ref().map(|s| s.describe()),
-                "timezone": schedule.as_ref().map(|s| s.timezone().name().to_string()),
-                "next_fire": next.map(|t| rfc3339(t.timestamp_millis())),
-                "state": state,
-                "breaker": job.breaker.as_str(),
-                "consecutive_failures": job.consecutive_failures,
-                "last_status": last.map(|r| r.status.as_str()),
-                "last_reason": last.map(|r| r.reason.clone()),
-                "last_at": last.map(|r| rfc3339(r.finished_at_ms.unwrap_or(r.scheduled_at_ms))),
-            })
-        })
-        .collect();
     if args.json {
-        println!("{}", serde_json::Value::Array(rows));
+        println!("{}", Value::Array(rows));
         return Exit::Success;
+    }
+    if !host {
+        println!(
+            "no host is serving {}: nothing fires until `sandcron serve` runs",
+            path.display()
+        );
     }
     if rows.is_empty() {
         println!("no jobs yet");
         return Exit::Success;
     }
-    println!("{:<20} {:<34} {:<25} {:<12} LAST", "JOB", "SCHEDULE", "NEXT FIRE (UTC)", "STATE");
-    for row in &rows {
-        let text = |key: &str| row[key].as_str().unwrap_or("-").to_string();
-        println!(
-            "{:<20} {:<34} {:<25} {:<12} {} {}",
-            text("name"),
-            text("schedule"),
-            text("next_fire"),
-            text("state"),
-            text("last_status"),
-            row["last_reason"].as_str().unwrap_or("")
+    print!("{}", table(&rows));
+    Exit::Success
+}
+
+/// One JSON object per job row, then one per job file that never loaded.
+fn rows(store: &SqliteStore, host: bool) -> Result<Vec<Value>, StoreError> {
+    let errors: HashMap<String, LoadErrorRow> =
+        store.load_errors()?.into_iter().map(|row| (row.name.clone(), row)).collect();
+    let now = DateTime::<Utc>::from(std::time::SystemTime::now());
+    let mut rows = Vec::new();
+    let jobs = store.jobs()?;
+    for job in &jobs {
+        let error = errors.get(&job.name);
+        // Loaded by the running host: a load error without a running version means the
+        // host holds no version of it (it failed to load when this host started).
+        let running = host && error.is_none_or(|e| e.running_version.is_some());
+        let last = newest_ran(store, &job.name)?;
+        rows.push(job_row(job, error, running, host, last.as_ref(), now));
+    }
+    for error in errors.values().filter(|e| !jobs.iter().any(|job| job.name == e.name)) {
+        rows.push(json!({
+            "name": error.name,
+            "state": "invalid",
+            "host_running": host,
+            "running": false,
+            "load_error": error.error,
+            "next_fire": null,
+        }));
+    }
+    rows.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    Ok(rows)
+}
+
+fn job_row(
+    job: &JobRow,
+    error: Option<&LoadErrorRow>,
+    running: bool,
+    host: bool,
+    last: Option<&RunRecord>,
+    now: DateTime<Utc>,
+) -> Value {
+    let schedule =
+        (!job.schedule.is_empty()).then(|| ScheduleSpec::from_record(&job.schedule).ok()).flatten();
+    let after = now.max(DateTime::from_timestamp_millis(job.schedule_epoch_ms).unwrap_or(now));
+    let next = schedule.as_ref().filter(|_| running && !job.paused);
+    let next = next.and_then(|s| s.next_after(after));
+    let state = match job.breaker {
+        _ if !host => if job.paused { "paused, stopped" } else { "stopped" }.to_string(),
+        _ if !running => "invalid, not running".to_string(),
+        BreakerState::Open { until_ms } => format!("breaker open until {}", rfc3339(until_ms)),
+        BreakerState::HalfOpen => "breaker half-open".to_string(),
+        BreakerState::Closed if job.paused => "paused".to_string(),
+        BreakerState::Closed => "active".to_string(),
+    };
+    json!({
+        "name": job.name,
+        "version": job.version,
+        "schedule": schedule.as_ref().map(|s| s.describe()),
+        "timezone": schedule.as_ref().map(|s| s.timezone().name().to_string()),
+        "next_fire": next.map(|t| rfc3339(t.timestamp_millis())),
+        "state": state,
+        "host_running": host,
+        "running": running,
+        "pause_note": job.paused.then_some(&job.pause_note),
+        "breaker": job.breaker,
+        "consecutive_failures": job.consecutive_failures,
+        "load_error": error.map(|e| &e.error),
+        "last_status": last.map(|r| r.status.as_str()),
+        "last_reason": last.map(|r| r.reason.clone()),
+        "last_at": last.map(|r| rfc3339(r.finished_at_ms.unwrap_or(r.scheduled_at_ms))),
+    })
+}
+
+/// The text table: columns as wide as their widest cell, then each load error under its job.
+fn table(rows: &[Value]) -> String {
+    let text = |row: &Value, key: &str| row[key].as_str().unwrap_or("-").to_string();
+    let cells: Vec<[String; 5]> = rows
+        .iter()
+        .map(|row| {
+            let last = match (row["last_status"].as_str(), row["last_reason"].as_str()) {
+                (Some(status), Some(reason)) if !reason.is_empty() => format!("{status}: {reason}"),
+                (Some(status), _) => status.to_string(),
+                _ => "-".to_string(),
+            };
+            [
+                text(row, "name"),
+                text(row, "schedule"),
+                text(row, "next_fire"),
+                text(row, "state"),
+                last,
+            ]
+        })
+        .collect();
+    let header = ["JOB", "SCHEDULE", "NEXT FIRE (UTC)", "STATE", "LAST"];
+    let widths: Vec<usize> = (0..4)
+        .map(|i| {
+            cells.iter().map(|c| c[i].chars().count()).chain([header[i].len()]).max().unwrap_or(0)
+        })
+        .collect();
+    let line = |cols: [&str; 5]| {
+        let mut out = String::new();
+        for (i, col) in cols.iter().enumerate().take(4) {
+            out.push_str(&format!("{col:<width$}  ", width = widths[i]));
+        }
+        out.push_str(cols[4]);
+        out.trim_end().to_string() + "\n"
+    };
+    let mut out = line(header);
+    for (row, cell) in rows.iter().zip(&cells) {
+        out.push_str(&line([&cell[0], &cell[1], &cell[2], &cell[3], &cell[4]]));
+        if let Some(error) = row["load_error"].as_str() {
+            let what = if row["running"] == true {
+                "latest edit failed; the previous version keeps running"
+            } else {
+                "not loaded"
+            };
+            out.push_str(&format!("  ! {what}: {error}\n"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_align_whatever_the_state_and_errors_go_under_their_job() {
+        let rows = [
+            json!({"name": "a", "schedule": "every 10 seconds", "next_fire": null,
+                   "state": "breaker open until 2026-11-29T23:00:00.000Z",
+                   "last_status": "failed", "last_reason": "trap: boom"}),
+            json!({"name": "bb", "schedule": "every minute", "next_fire": "2026-11-29T23:01:00.000Z",
+                   "state": "active", "running": true, "load_error": "bb.toml:2:12: bad",
+                   "last_status": "succeeded", "last_reason": ""}),
+        ];
+        let text = table(&rows);
+        let lines: Vec<&str> = text.lines().collect();
+        let last_col =
+            |line: &str| line.find("LAST").or(line.find("failed")).or(line.find("succeeded"));
+        assert_eq!(last_col(lines[0]), last_col(lines[1]), "{text}");
+        assert_eq!(last_col(lines[1]), last_col(lines[2]), "{text}");
+        assert!(lines[1].ends_with("failed: trap: boom"), "{text}");
+        assert_eq!(
+            lines[3],
+            "  ! latest edit failed; the previous version keeps running: bb.toml:2:12: bad"
         );
     }
-    Exit::Success
 }

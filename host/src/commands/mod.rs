@@ -1,13 +1,19 @@
 //! The `sandcron` subcommands, each in its own file, plus what they share: exit codes,
 //! default paths, and building the runtime from flags.
 
+mod api_client;
 pub mod control;
+pub mod docs;
 pub mod jobs;
+pub mod logs;
 pub mod new;
 pub mod next;
+pub mod prune;
 pub mod run;
 pub mod runs;
 pub mod serve;
+pub mod serve_config;
+pub mod token;
 pub mod validate;
 
 use std::path::{Path, PathBuf};

@@ -48,7 +48,7 @@ pub fn main(args: RunArgs) -> Exit {
         eprintln!("warning: {warning}");
     }
     tracing::info!(job = %spec.name, cache = ?job.load.cache, elapsed = ?job.load.elapsed, "job loaded");
-    let state_path = args.state.clone().unwrap_or_else(default_store_path);
+    let state_path = args.store.clone().unwrap_or_else(default_store_path);
     let state: Arc<dyn StateStore> = match SqliteStore::open(&state_path) {
         Ok(store) => Arc::new(store),
         Err(err) => {
@@ -185,7 +185,9 @@ fn print_human(spec: &JobSpec, job: &LoadedJob, report: &RunReport) {
     println!("outcome:   {}", outcome.kind());
     println!("reason:    {}", if reason.is_empty() { "-" } else { &reason });
     println!("duration:  {:.2?}", report.duration);
-    println!("fuel used: {}", report.fuel_used);
+    if let Some(fuel) = report.fuel_used {
+        println!("fuel used: {fuel}");
+    }
     println!(
         "memory:    {} peak (limit {})",
         crate::config::ByteSize(report.peak_memory),

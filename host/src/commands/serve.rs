@@ -1,8 +1,10 @@
 //! `sandcron serve`: the long-running host. Builds the two tokio runtimes (scheduler and
 //! guest pool), turns SIGTERM/SIGINT into the shutdown future, and hands off to the daemon.
 
-use crate::api::{ConnectionLimits, connection_budget};
+use crate::api::{ApiTls, ConnectionLimits, connection_budget};
+use crate::api_url::Scheme;
 use crate::cli::ServeArgs;
+use crate::config::host_notify;
 use crate::daemon::{ServeConfig, serve};
 
 use super::{Exit, default_cache_dir, default_store_path};
@@ -25,6 +27,53 @@ pub fn main(args: ServeArgs) -> Exit {
             args.api_max_connections
         );
     }
+    let api_tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => match ApiTls::load(cert, key) {
+            Ok(tls) => Some(tls),
+            Err(err) => {
+                eprintln!("error: --tls-cert/--tls-key: {err}");
+                return Exit::InvalidInput;
+            }
+        },
+        _ => None,
+    };
+    match (args.api.scheme(), &api_tls) {
+        (Some(Scheme::Https), None) if !args.no_api => {
+            eprintln!("error: --api {} needs --tls-cert FILE and --tls-key FILE", args.api);
+            return Exit::InvalidInput;
+        }
+        (Some(Scheme::Http), Some(_)) => {
+            eprintln!("error: --api {} is plain http, but --tls-cert is given", args.api);
+            return Exit::InvalidInput;
+        }
+        _ => {}
+    }
+    let api = match args.api.socket_addr() {
+        Ok(addr) => addr,
+        Err(err) => {
+            eprintln!("error: --api {}: cannot resolve the host: {err}", args.api);
+            return Exit::InvalidInput;
+        }
+    };
+    let notify = match &args.config {
+        None => Default::default(),
+        Some(path) => {
+            match super::serve_config::read(path).and_then(|text| host_notify(&text, path)) {
+                Ok(settings) => settings,
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    return Exit::InvalidInput;
+                }
+            }
+        }
+    };
+    let token = match super::token::resolve(args.token.as_deref(), args.token_file.as_deref()) {
+        Ok(token) => token,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return Exit::InvalidInput;
+        }
+    };
     let config = ServeConfig {
         jobs_dir: args.jobs.clone(),
         store: args.store.clone().unwrap_or_else(default_store_path),
@@ -34,15 +83,33 @@ pub fn main(args: ServeArgs) -> Exit {
         workers,
         grace: args.grace.0,
         claim_ahead: args.claim_ahead.0,
-        api: (!args.no_api).then_some(args.api),
-        token: args.token.clone().filter(|t| !t.is_empty()),
+        api: (!args.no_api).then_some(api),
+        token,
+        api_tls,
+        insecure_http: args.insecure_http,
         api_limits: ConnectionLimits { max_connections, idle_timeout: args.api_idle_timeout.0 },
         api_hosts: args.api_host.clone(),
+        retention: crate::store::RetentionPolicy {
+            max_age: args.retention.retention_max_age.map(|span| span.0),
+            max_runs: args.retention.retention_max_runs,
+            keep_last_failure: args.retention.retention_keep_last_failure,
+        },
+        notify,
     };
     if config.api.is_some_and(|addr| crate::api::needs_token(&addr)) && config.token.is_none() {
         eprintln!(
             "error: --api {} is not a loopback address: anyone who can reach it could run and \
-             pause jobs. Set --token (or SANDCRON_TOKEN), or bind 127.0.0.1.",
+             pause jobs. Set --token-file (or --token), or bind 127.0.0.1.",
+            args.api
+        );
+        return Exit::InvalidInput;
+    }
+    let exposed = config.api.is_some_and(|addr| crate::api::needs_token(&addr));
+    if exposed && config.api_tls.is_none() && !config.insecure_http {
+        eprintln!(
+            "error: --api {} is not a loopback address, and plain HTTP would carry the token \
+             and every request in clear text. Serve TLS with --tls-cert FILE --tls-key FILE, \
+             or pass --insecure-http if something else encrypts the path (a VPN, a TLS proxy).",
             args.api
         );
         return Exit::InvalidInput;

@@ -156,6 +156,7 @@ fn describe(spec: &JobSpec) {
     let secrets: Vec<String> =
         spec.secrets.iter().map(|s| format!("{} (from {})", s.name, s.source)).collect();
     println!("  secrets: {}", list(&secrets));
+    println!("  notify:  {}", spec.notify.describe());
     for warning in &spec.warnings {
         println!("  warning: {warning}");
     }

@@ -6,6 +6,8 @@
 
 mod allowlist;
 mod error;
+pub mod host_file;
+mod notify;
 mod raw;
 mod secrets;
 mod spec;
@@ -15,8 +17,9 @@ use std::path::Path;
 
 pub use crate::schedule::{DstFold, DstGap};
 pub use allowlist::{AllowedHost, HostPattern, NetScheme, PortPattern, canonical, normalize_name};
-pub use error::ManifestError;
-pub use raw::{Misfire, Overlap};
+pub use error::{HostFileError, ManifestError};
+pub use notify::{EventKind, JobNotify, NotifySettings, Webhook, host_notify};
+pub use raw::{Misfire, Overlap, RetentionOverride};
 pub use secrets::{Secret, SecretSource, SecretValue};
 pub use spec::{
     BreakerPolicy, Capabilities, DirGrant, HostLimits, JobSpec, Limits, NetLimits, RetryPolicy,
@@ -30,8 +33,11 @@ pub fn load_manifest(
     name: &str,
     ceiling: &HostLimits,
 ) -> Result<JobSpec, ManifestError> {
-    let source = std::fs::read_to_string(path)
-        .map_err(|source| ManifestError::Read { path: path.to_path_buf(), source })?;
+    let source = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+        what: "manifest",
+        path: path.to_path_buf(),
+        source,
+    })?;
     parse_manifest(&source, path, name, ceiling)
 }
 
@@ -42,10 +48,8 @@ pub fn parse_manifest(
     name: &str,
     ceiling: &HostLimits,
 ) -> Result<JobSpec, ManifestError> {
-    let raw: raw::RawManifest = toml::from_str(source).map_err(|err| {
-        let offset = err.span().map_or(0, |span| span.start);
-        ManifestError::at(path, source, offset, err.message().trim().to_string())
-    })?;
+    let raw: raw::RawManifest =
+        toml::from_str(source).map_err(|err| ManifestError::from_toml(path, source, &err))?;
     JobSpec::from_raw(name, raw, path, source, ceiling)
 }
 
@@ -113,6 +117,17 @@ nested = { a = true }
     }
 
     #[test]
+    fn a_key_nested_too_deep_is_reported_at_its_line() {
+        let text =
+            format!("every = \"1m\"\n\n# x.y.z\nk = \"a.b\"\nkey{} = 1\n", ".a".repeat(100_000));
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.starts_with("jobs/demo.toml:5:1: nested too deep: 100000 levels"), "{err}");
+        // Arrays nested too deep: the parser itself says where.
+        let text = format!("every = \"1m\"\nkey = {}{}\n", "[".repeat(5_000), "]".repeat(5_000));
+        assert!(parse(&text).unwrap_err().to_string().starts_with("jobs/demo.toml:2:"));
+    }
+
+    #[test]
     fn unknown_key_names_file_and_line() {
         let err = parse("every = \"1m\"\n[limits]\nmemroy = \"64MiB\"\n").unwrap_err().to_string();
         assert!(err.starts_with("jobs/demo.toml:3:1: unknown field `memroy`"), "{err}");
@@ -133,9 +148,34 @@ nested = { a = true }
         assert!(err.starts_with("jobs/demo.toml:2:12: cron field 'hour': 25"), "{err}");
         let err =
             parse("schedule = \"@daily\"\ntimezone = \"Mars/Olympus\"\n").unwrap_err().to_string();
-        assert!(err.starts_with("jobs/demo.toml:1:") && err.contains("Mars/Olympus"), "{err}");
+        assert!(err.starts_with("jobs/demo.toml:2:12:") && err.contains("Mars/Olympus"), "{err}");
         let err = parse("schedule = \"0 0 30 2 *\"\n").unwrap_err().to_string();
         assert!(err.contains("never fires"), "{err}");
+    }
+
+    #[test]
+    fn a_mistyped_timezone_is_reported_at_its_line_with_a_suggestion() {
+        let err = parse("schedule = \"0 3 * * *\"\n\ntimezone = \"Europe/Pariss\"\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "jobs/demo.toml:3:12: unknown timezone 'Europe/Pariss'; did you mean 'Europe/Paris'?"
+        );
+    }
+
+    #[test]
+    fn a_timezone_beside_every_is_a_warning_at_its_line() {
+        let spec = parse("every = \"1d\"\ntimezone = \"Europe/Paris\"\n").unwrap();
+        assert_eq!(spec.warnings.len(), 1, "{:?}", spec.warnings);
+        assert!(
+            spec.warnings[0]
+                .starts_with("jobs/demo.toml:2:12: `timezone` has no effect on `every`"),
+            "{:?}",
+            spec.warnings
+        );
+        let spec = parse("schedule = \"0 3 * * *\"\ntimezone = \"Europe/Paris\"\n").unwrap();
+        assert_eq!(spec.warnings, Vec::<String>::new());
     }
 
     #[test]

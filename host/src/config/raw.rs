@@ -21,7 +21,7 @@ pub(crate) struct RawManifest {
     pub every: Option<Spanned<Span>>,
     pub at: Option<Spanned<String>>,
     pub phase: Option<Span>,
-    pub timezone: Option<String>,
+    pub timezone: Option<Spanned<String>>,
     pub dst_gap: Option<DstGap>,
     pub dst_fold: Option<DstFold>,
     pub jitter: Option<Span>,
@@ -38,11 +38,15 @@ pub(crate) struct RawManifest {
     pub retry: Option<RawRetry>,
     pub breaker: Option<RawBreaker>,
     #[serde(default)]
+    pub retention: RetentionOverride,
+    #[serde(default)]
     pub capabilities: RawCapabilities,
     #[serde(default)]
     pub secrets: BTreeMap<String, Spanned<RawSecret>>,
     #[serde(default)]
     pub config: BTreeMap<String, toml::Value>,
+    /// Which of the job's events are reported, and its own webhooks (O7).
+    pub notify: Option<super::notify::RawJobNotify>,
 }
 
 /// One `[secrets]` entry (M8): exactly one of `env` and `file`.
@@ -88,6 +92,27 @@ pub(crate) struct RawRetry {
 pub(crate) struct RawBreaker {
     pub failures: Option<u32>,
     pub cooldown: Option<Span>,
+}
+
+/// `[retention]` (issue 15): how much of this job's run history the host keeps; each key
+/// present overrides the host's `--retention-*` setting. Already typed, so it is also the
+/// validated form ([`super::JobSpec::retention`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionOverride {
+    /// Runs due longer ago than this are pruned.
+    pub max_age: Option<Span>,
+    /// Most runs kept.
+    pub max_runs: Option<u64>,
+    /// Keep the newest failure whatever the limits.
+    pub keep_last_failure: Option<bool>,
+}
+
+impl RetentionOverride {
+    /// Whether the manifest set anything.
+    pub fn is_set(&self) -> bool {
+        *self != RetentionOverride::default()
+    }
 }
 
 /// `[capabilities]` (M5). Nothing is granted unless listed here.

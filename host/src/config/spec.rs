@@ -230,12 +230,16 @@ pub struct JobSpec {
     pub breaker: Option<BreakerPolicy>,
     /// Rollback after this many failed first runs of a new version.
     pub rollback_on_failure: Option<u32>,
+    /// `[retention]`: overrides of the host's history limits for this job.
+    pub retention: super::raw::RetentionOverride,
     /// Granted capabilities.
     pub capabilities: Capabilities,
     /// `[config]`, flattened to strings (non-strings as JSON text).
     pub config: BTreeMap<String, String>,
     /// `[secrets]`, read from the host at load; given to the guest as env variables.
     pub secrets: Vec<Secret>,
+    /// Which of the job's events are reported, and where besides the host's webhooks.
+    pub notify: super::notify::JobNotify,
     /// Things that were accepted but adjusted (e.g. a limit clamped to the host ceiling).
     pub warnings: Vec<String>,
 }
@@ -250,9 +254,11 @@ impl JobSpec {
             retry: RetryPolicy::default(),
             breaker: None,
             rollback_on_failure: None,
+            retention: Default::default(),
             capabilities: Capabilities::default(),
             config: BTreeMap::new(),
             secrets: Vec::new(),
+            notify: Default::default(),
             warnings: Vec::new(),
         }
     }
@@ -296,6 +302,22 @@ impl JobSpec {
             triggers.push((a.span().start, Trigger::At(a.into_inner())));
         }
         triggers.sort_by_key(|(offset, _)| *offset);
+        // Checked here, so that a typo is reported at the timezone's own line.
+        let timezone = raw.timezone.map(|tz| (tz.span().start, tz.into_inner()));
+        if let Some((offset, name)) = &timezone {
+            crate::schedule::parse_timezone(name)
+                .map_err(|err| invalid(*offset, err.to_string()))?;
+        }
+        let mut warnings = Vec::new();
+        if let (Some((offset, _)), Some((_, Trigger::Every { .. }))) = (&timezone, triggers.first())
+        {
+            // A warning, not an error: such a manifest ran before, and refusing it now would
+            // stop a working job on upgrade. The line says what to use instead.
+            let message = "`timezone` has no effect on `every` (its slots are instants aligned \
+                           to the Unix epoch); for local times use `schedule` with a cron \
+                           expression";
+            warnings.push(ManifestError::at(path, source, *offset, message.into()).to_string());
+        }
         if triggers.len() > 1 {
             return Err(invalid(
                 triggers[1].0,
@@ -307,7 +329,8 @@ impl JobSpec {
             Some((offset, trigger)) => {
                 let gap = raw.dst_gap.unwrap_or_default();
                 let fold = raw.dst_fold.unwrap_or_default();
-                let spec = ScheduleSpec::new(trigger, raw.timezone.as_deref(), gap, fold)
+                let zone = timezone.as_ref().map(|(_, name)| name.as_str());
+                let spec = ScheduleSpec::new(trigger, zone, gap, fold)
                     .map_err(|err| invalid(offset, err.to_string()))?;
                 if let Some(why) = spec.never_fires() {
                     return Err(invalid(offset, format!("this schedule never fires: {why}")));
@@ -316,7 +339,6 @@ impl JobSpec {
             }
         };
 
-        let mut warnings = Vec::new();
         let defaults = Limits::default();
         let mut clamp = |what: &str, asked: u64, max: u64, show: &dyn Fn(u64) -> String| {
             if asked > max {
@@ -430,6 +452,10 @@ impl JobSpec {
         });
 
         let config = raw.config.into_iter().map(|(k, v)| (k, config_value_text(v))).collect();
+        let notify = match raw.notify {
+            Some(notify) => notify.validate(path, source)?,
+            None => Default::default(),
+        };
 
         Ok(JobSpec {
             name: name.to_string(),
@@ -446,9 +472,11 @@ impl JobSpec {
             retry,
             breaker,
             rollback_on_failure: raw.rollback_on_failure,
+            retention: raw.retention,
             capabilities: Capabilities { dirs, env: raw.capabilities.env, allowed_hosts },
             config,
             secrets,
+            notify,
             warnings,
         })
     }

@@ -113,8 +113,9 @@ pub enum RuntimeError {
 fn engine_config(pooling: Option<&PoolingAllocationConfig>) -> Config {
     let mut config = Config::new();
     config.epoch_interruption(true);
-    // Fuel is metered for every run so `fuel used` is always reported; runs without a
-    // budget get an effectively unlimited one.
+    // Fuel is an engine-wide switch, on so that a manifest's `fuel` budget can be enforced;
+    // runs without a budget get an effectively unlimited one and report no fuel figure
+    // (`RunReport::fuel_used` says why).
     config.consume_fuel(true);
     config.max_wasm_stack(512 << 10);
     config.async_stack_size(2 << 20);

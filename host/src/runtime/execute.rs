@@ -24,7 +24,9 @@ use wasmtime_wasi_http::WasiHttpCtx;
 use super::bindings::{JobError, RunContext, TriggerKind as WitTrigger};
 use super::capture::CapturePipe;
 use super::engine::{RunData, Runtime};
-use super::host::{HostCtx, LogBuffer};
+use super::exception;
+use super::hint::ungranted_path;
+use super::host::{HostCtx, LogBuffer, LogLine};
 use super::limits::{MAX_CALL_TRANSFER, MemoryLimiter, is_transfer_refused};
 use super::load::{LoadedJob, Prepared};
 use super::mask::SecretMask;
@@ -173,15 +175,27 @@ impl Runtime {
             memory_refused: limiter.refused().is_some(),
             stderr: &stderr_text,
         };
-        let (outcome, summary) = match finished {
+        let (mut outcome, summary) = match finished {
             Err(_elapsed) => (RunOutcome::Limit(LimitKind::Timeout(limits.timeout)), None),
             Ok(result) => classify(result, &evidence),
         };
+        if let (RunOutcome::Trap { .. }, Some(stack)) =
+            (&outcome, exception::quickjs_stack(&stderr_text))
+        {
+            logs.push(LogLine::now("error", stack));
+        }
+        if let Some(hint) = failure_hint(&mut outcome, &stderr_text, spec) {
+            logs.push(LogLine::now("warn", format!("hint: {hint}")));
+        }
+        // Not after a timeout: the count of the loop it stopped was never written back.
+        let timed_out = matches!(outcome, RunOutcome::Limit(LimitKind::Timeout(_)));
         let mut report = RunReport {
             outcome,
             started_at_ms: unix_ms(started_at),
             duration,
-            fuel_used: fuel_budget.unwrap_or(u64::MAX).saturating_sub(fuel_left),
+            fuel_used: fuel_budget
+                .filter(|_| !timed_out)
+                .map(|budget| budget.saturating_sub(fuel_left)),
             peak_memory: limiter.peak() as u64,
             summary,
             stdout: String::from_utf8_lossy(&stdout.bytes).into_owned(),
@@ -332,8 +346,12 @@ fn classify(
 /// wasmtime-wasi's message for `proc_exit` with a status of 126 or more.
 const INVALID_EXIT: &str = "exit with invalid exit status outside of";
 
-/// The trap in words, with the panic text when the guest printed one.
+/// The trap in words: a guest language's uncaught exception in its own words, else the
+/// panic text when the guest printed one.
 fn describe_trap(trap: Trap, stderr: &str) -> String {
+    if let Some(exception) = exception::uncaught(stderr) {
+        return exception;
+    }
     if let Some(panic) = panic_text(stderr) {
         return format!("panic: {panic}");
     }
@@ -358,12 +376,24 @@ fn panic_text(stderr: &str) -> Option<String> {
     })
 }
 
+/// Appends a hint to a failed run's reason where the host knows more than the guest said
+/// (`hint.rs`), and returns it for the run's log.
+fn failure_hint(outcome: &mut RunOutcome, stderr: &str, spec: &JobSpec) -> Option<String> {
+    let (RunOutcome::GuestError { message, .. } | RunOutcome::Trap { message }) = outcome else {
+        return None;
+    };
+    let granted: Vec<&str> = spec.capabilities.dirs.iter().map(|d| d.guest.as_str()).collect();
+    let hint = ungranted_path(message, &granted).or_else(|| ungranted_path(stderr, &granted))?;
+    message.push_str(&format!(" (hint: {hint})"));
+    Some(hint)
+}
+
 fn failed_before_start(started_at: SystemTime, message: String) -> RunReport {
     RunReport {
         outcome: RunOutcome::HostError { message },
         started_at_ms: unix_ms(started_at),
         duration: Duration::ZERO,
-        fuel_used: 0,
+        fuel_used: None,
         peak_memory: 0,
         summary: None,
         stdout: String::new(),

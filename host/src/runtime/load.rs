@@ -79,6 +79,17 @@ pub enum LoadError {
         /// What it does export.
         exports: String,
     },
+    /// A core module with a component's exports: a job built for `wasm32-wasip1`.
+    #[error(
+        "core module exports the sandcron:job world's functions ({exports}) but is not a \
+         component: it was built for wasm32-wasip1; build it with \
+         `cargo build --target wasm32-wasip2` (or make a component of it with \
+         `wasm-tools component new` and the preview1 adapter)"
+    )]
+    Preview1Job {
+        /// The job-world exports it has.
+        exports: String,
+    },
     /// An import the host does not provide.
     #[error("cannot link: {0}")]
     Link(String),
@@ -197,6 +208,16 @@ impl Runtime {
         let is_start =
             |e: &wasmtime::ExportType<'_>| e.name() == "_start" && e.ty().func().is_some();
         if !module.exports().any(|e| is_start(&e)) {
+            // wit-bindgen's core exports of the job world: `run`, its post-return and the
+            // canonical ABI allocator, which only a component's adapter would use.
+            let job_world: Vec<String> = exports
+                .iter()
+                .filter(|e| ["run", "cabi_post_run", "cabi_realloc"].contains(&e.as_str()))
+                .cloned()
+                .collect();
+            if job_world.iter().any(|e| e == "run") && job_world.len() > 1 {
+                return Err(LoadError::Preview1Job { exports: join(&job_world) });
+            }
             return Err(LoadError::NotCommand { exports: join(&exports) });
         }
         let pre =

@@ -66,9 +66,20 @@ pub enum ScheduleError {
     )]
     UnknownDescriptor(String),
 
-    /// A `timezone` that is not an IANA zone name.
-    #[error("unknown timezone '{0}'; expected an IANA name such as 'Europe/Berlin' or 'UTC'")]
-    UnknownTimezone(String),
+    /// A `timezone` that is not an IANA zone name, with the closest known name.
+    #[error(
+        "unknown timezone '{name}'; {}",
+        match suggestion {
+            Some(zone) => format!("did you mean '{zone}'?"),
+            None => "expected an IANA name such as 'Europe/Berlin' or 'UTC'".to_string(),
+        }
+    )]
+    UnknownTimezone {
+        /// The name as written.
+        name: String,
+        /// The closest IANA name, when one is close enough to be a likely typo.
+        suggestion: Option<String>,
+    },
 
     /// A duration (`every`, `phase`, `@every`) that does not parse.
     #[error("{key}: invalid duration '{input}': {reason}")]

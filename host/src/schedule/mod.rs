@@ -37,4 +37,5 @@ mod spec;
 pub use self::dst_policy::{DstFold, DstGap};
 pub use self::error::ScheduleError;
 pub use self::jitter::jitter_delay;
+pub(crate) use self::spec::parse_timezone;
 pub use self::spec::{ScheduleSpec, Trigger};

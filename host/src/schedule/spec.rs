@@ -226,9 +226,25 @@ impl ScheduleSpec {
     }
 }
 
-/// An IANA zone by its exact name (`Europe/Berlin`, `UTC`).
-fn parse_timezone(name: &str) -> Result<Tz, ScheduleError> {
-    name.trim().parse().map_err(|_| ScheduleError::UnknownTimezone(name.to_string()))
+/// An IANA zone by its exact name (`Europe/Berlin`, `UTC`); an unknown name is answered
+/// with the closest one, if any is close enough to be a typo.
+pub(crate) fn parse_timezone(name: &str) -> Result<Tz, ScheduleError> {
+    name.trim().parse().map_err(|_| ScheduleError::UnknownTimezone {
+        name: name.to_string(),
+        suggestion: closest_timezone(name.trim()),
+    })
+}
+
+/// The IANA name nearest to `name` by edit distance (case-insensitive), when it differs by
+/// at most a third of its length: `Europe/Berln` -> `Europe/Berlin`, `europe/paris` ->
+/// `Europe/Paris`, but nothing for `Mars/Olympus`.
+fn closest_timezone(name: &str) -> Option<String> {
+    let wanted = name.to_ascii_lowercase();
+    let (distance, zone) = chrono_tz::TZ_VARIANTS
+        .iter()
+        .map(|zone| (strsim::levenshtein(&wanted, &zone.name().to_ascii_lowercase()), zone))
+        .min_by_key(|(distance, _)| *distance)?;
+    (distance <= (wanted.chars().count() / 3).max(1)).then(|| zone.name().to_string())
 }
 
 #[cfg(test)]
@@ -379,7 +395,15 @@ mod tests {
         };
         assert_eq!(
             err(Trigger::Cron("0 0 * * *".into()), Some("Europe/Berln")),
-            "unknown timezone 'Europe/Berln'; expected an IANA name such as 'Europe/Berlin' or 'UTC'"
+            "unknown timezone 'Europe/Berln'; did you mean 'Europe/Berlin'?"
+        );
+        assert_eq!(
+            err(Trigger::Cron("0 0 * * *".into()), Some("america/new_york")),
+            "unknown timezone 'america/new_york'; did you mean 'America/New_York'?"
+        );
+        assert_eq!(
+            err(Trigger::Cron("0 0 * * *".into()), Some("Mars/Olympus")),
+            "unknown timezone 'Mars/Olympus'; expected an IANA name such as 'Europe/Berlin' or 'UTC'"
         );
         assert_eq!(
             err(Trigger::Cron("0 25 * * *".into()), None),

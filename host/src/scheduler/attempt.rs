@@ -138,7 +138,11 @@ pub(crate) async fn run_one(
     match claimed {
         Ok(Claim::Claimed) => {}
         Ok(Claim::Taken) => {
-            tracing::info!(slot = ?order.at.slot_ms, attempt = order.at.attempt, "slot already claimed elsewhere; not starting");
+            tracing::info!(
+                slot = order.at.slot_ms,
+                attempt = order.at.attempt,
+                "slot already claimed elsewhere; not starting"
+            );
             report.taken = true;
             let _ = done.send(report);
             return;
@@ -151,7 +155,7 @@ pub(crate) async fn run_one(
         }
     }
     if too_late {
-        tracing::warn!(slot = ?order.at.slot_ms, "missed: waited past starting_deadline");
+        tracing::warn!(slot = order.at.slot_ms, "missed: waited past starting_deadline");
         report.taken = true; // nothing ran: no retry, no breaker verdict
         let _ = done.send(report);
         return;
@@ -190,7 +194,10 @@ pub(crate) async fn run_one(
     };
     let started_ms = started_us.div_euclid(1000);
     if order.start_by_ms.is_some_and(|by| started_ms > by) {
-        tracing::warn!(slot = ?order.at.slot_ms, "missed: waited for a worker past starting_deadline");
+        tracing::warn!(
+            slot = order.at.slot_ms,
+            "missed: waited for a worker past starting_deadline"
+        );
         report.taken = true; // nothing ran: no retry, no breaker verdict
         let finish = RunFinish {
             status: RunStatus::Missed,
@@ -201,7 +208,13 @@ pub(crate) async fn run_one(
         return record(recorder, run_id, finish, report, &order, done);
     }
     let lag_ms = (started_us - order.at.scheduled_at_ms * 1000) as f64 / 1e3;
-    tracing::info!(slot = ?order.at.slot_ms, attempt = order.at.attempt, trigger = order.at.trigger.as_str(), lag_ms, "run started");
+    tracing::info!(
+        slot = order.at.slot_ms,
+        attempt = order.at.attempt,
+        trigger = order.at.trigger.as_str(),
+        lag_ms,
+        "run started"
+    );
     services
         .metrics
         .run_started(&job, (order.at.trigger == TriggerKind::Schedule).then_some(lag_ms));
@@ -238,7 +251,7 @@ pub(crate) async fn run_one(
                 outcome: run.outcome.kind().to_string(),
                 finished_at_ms: finished_ms,
                 duration_ms: run.duration.as_secs_f64() * 1e3,
-                fuel_used: Some(run.fuel_used),
+                fuel_used: run.fuel_used,
                 peak_memory: Some(run.peak_memory),
                 output,
                 logs_json: serde_json::to_string(&run.logs).unwrap_or_else(|_| "[]".into()),
@@ -258,7 +271,8 @@ pub(crate) async fn run_one(
             interrupted_finish(interrupt, finished_ms, Some(started_ms), retry_at_ms)
         }
     };
-    tracing::info!(status = finish.status.as_str(), reason = %finish.reason, duration_ms = finish.duration_ms, "run finished");
+    tracing::info!(status = finish.status.as_str(), reason = %finish.reason, duration_ms = (finish.duration_ms * 10.0).round() / 10.0, "run finished");
+    services.notify.run_failed(&def.spec, &run_id, order.at.attempt, &finish);
     services.metrics.run_finished(
         &job,
         &finish.outcome,

@@ -148,6 +148,8 @@ pub struct JobStatus {
     pub backfill_pending: usize,
     /// The next fire instants (ms, jitter included), as many as asked for; none while paused.
     pub next_fires_ms: Vec<i64>,
+    /// Why the job's latest edit failed to load (this version keeps running), if it did.
+    pub load_error: Option<String>,
 }
 
 /// Every job's status, plus the job files that failed to load.

@@ -104,6 +104,8 @@ pub struct Services {
     pub owner: Arc<str>,
     /// Prometheus metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Failures that speak up: WARN lines and webhooks (cheap, never blocks).
+    pub notify: crate::notifications::Notifier,
 }
 
 /// Scheduler settings.

@@ -8,20 +8,18 @@
 //! checkpoint stays on with a high threshold, as a bound if this thread falls behind.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::Connection;
+
+use super::ticker::Ticker;
 
 /// How often the background connection checkpoints.
 const INTERVAL: Duration = Duration::from_millis(250);
 
 /// Stops and joins the checkpoint thread when dropped.
 pub(crate) struct Checkpointer {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    _ticker: Ticker,
 }
 
 impl Checkpointer {
@@ -30,36 +28,13 @@ impl Checkpointer {
     pub(crate) fn start(path: &Path) -> Option<Self> {
         let conn = Connection::open(path).ok()?;
         conn.busy_timeout(Duration::from_secs(1)).ok()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("sandcron-checkpoint".into())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    // Parked rather than asleep: `drop` unparks it, so closing a store (the
-                    // end of every `sandcron run`) never waits out the interval.
-                    std::thread::park_timeout(INTERVAL);
-                    if flag.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-                    if let Err(err) = result {
-                        tracing::debug!("background checkpoint: {err}");
-                    }
-                }
-            })
-            .ok()?;
-        Some(Checkpointer { stop, thread: Some(thread) })
-    }
-}
-
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            thread.thread().unpark();
-            let _ = thread.join();
-        }
+        let ticker = Ticker::spawn("sandcron-checkpoint", INTERVAL, move || {
+            let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            if let Err(err) = result {
+                tracing::debug!("background checkpoint: {err}");
+            }
+        })?;
+        Some(Checkpointer { _ticker: ticker })
     }
 }
 

@@ -16,7 +16,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::StoreError;
+use super::{HealthReport, StoreError};
 use crate::job::{NetCounts, TriggerKind};
 use crate::words::{BreakerState, SlotReason};
 
@@ -237,6 +237,10 @@ pub struct RunFilter {
     pub before_id: Option<i64>,
     /// Only runs with this idempotency key.
     pub idempotency_key: Option<String>,
+    /// Only runs of no slot: manual triggers and their retries. Their keys are the client's
+    /// own and live apart from the `job@slot` keys of scheduled runs, so a manual key is
+    /// looked up among these alone.
+    pub manual_only: bool,
     /// At most this many rows.
     pub limit: usize,
 }
@@ -251,6 +255,7 @@ impl Default for RunFilter {
             until_ms: None,
             before_id: None,
             idempotency_key: None,
+            manual_only: false,
             limit: 100,
         }
     }
@@ -280,6 +285,20 @@ pub struct JobRow {
     pub schedule_epoch_ms: i64,
     /// When this row was last written.
     pub updated_at_ms: i64,
+}
+
+/// A job whose latest load failed (M7): a broken edit beside the version still running,
+/// or a job file that is not running at all.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LoadErrorRow {
+    /// The job's name (its file stem).
+    pub name: String,
+    /// Why, naming file and line.
+    pub error: String,
+    /// The version the host keeps running; `None`: no version of the job runs.
+    pub running_version: Option<String>,
+    /// When the load failed.
+    pub at_ms: i64,
 }
 
 /// The durable slot ledger (S3, S4, S7, S8). Every method is a short, synchronous
@@ -366,4 +385,16 @@ pub trait Ledger: Send + Sync {
 
     /// The latest run of each job that has one, by job name (`sandcron jobs`' last outcome).
     fn last_runs(&self) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// Records a job's failed load, replacing the one before.
+    fn set_load_error(&self, row: &LoadErrorRow) -> Result<(), StoreError>;
+    /// Forgets a job's failed load (it loaded, or left the folder).
+    fn clear_load_error(&self, name: &str) -> Result<(), StoreError>;
+    /// Every recorded failed load, by name.
+    fn load_errors(&self) -> Result<Vec<LoadErrorRow>, StoreError>;
+    /// Whether the store is writing normally (`/readyz`, `/metrics`); a backend that
+    /// does not track it reports healthy.
+    fn health(&self) -> HealthReport {
+        HealthReport::default()
+    }
 }

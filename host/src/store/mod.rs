@@ -4,18 +4,29 @@
 //! The runtime and the scheduler talk to these traits, never to SQL, so the PostgreSQL
 //! backend (D1) can slot in without touching them. [`SqliteStore`] is the embedded default
 //! and implements both: one file, WAL mode, schema versioned with `PRAGMA user_version`.
+//! Every write also feeds the store's health ([`StoreHealth`]: `/readyz`, metrics), watched
+//! beside it for what writes cannot tell (a deleted store file).
 //! The store depends on no other part of the crate; times cross it as `i64` milliseconds
 //! since the Unix epoch.
 
 mod checkpoint;
+mod health;
 mod ledger;
+mod migrations;
+mod pruner;
+mod retention;
 mod sqlite;
-mod sqlite_ledger;
+pub(crate) mod sqlite_ledger;
+mod ticker;
+mod watch;
 
+pub use health::{HealthReport, MISSED_STORE, StoreHealth, StoreProblem};
 pub use ledger::{
-    Claim, JobRow, Ledger, NewRun, RunDetail, RunFilter, RunFinish, RunRecord, RunStatus,
-    UnknownRunStatus,
+    Claim, JobRow, Ledger, LoadErrorRow, NewRun, RunDetail, RunFilter, RunFinish, RunRecord,
+    RunStatus, UnknownRunStatus,
 };
+pub use pruner::{JobPolicies, Pruner};
+pub use retention::{PruneOptions, PruneReport, RetentionPolicy};
 pub use sqlite::SqliteStore;
 
 /// A storage failure, with what was being done.
@@ -47,6 +58,16 @@ pub enum StoreError {
         /// The underlying failure.
         #[source]
         source: std::io::Error,
+    },
+    /// The store cannot be written: `serve` and `run` refuse to start on it.
+    #[error(
+        "store {path} is read-only ({reason}): the host must write there; fix its permissions or choose another --store"
+    )]
+    ReadOnly {
+        /// The file or folder.
+        path: String,
+        /// What refused the write.
+        reason: String,
     },
     /// A query failed.
     #[error("store {operation} failed: {source}")]

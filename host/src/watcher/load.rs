@@ -117,7 +117,7 @@ impl Task {
         };
         let toml = if self.fingerprint.toml.is_some() {
             let path = self.path(TOML);
-            std::fs::read(&path).map(Some).map_err(|source| Problem::Read { path, source })
+            read_manifest(&path).map(Some).map_err(|source| Problem::Read { path, source })
         } else {
             Ok(None)
         };
@@ -164,6 +164,18 @@ impl Task {
         });
         Outcome::Loaded(version, loaded)
     }
+}
+
+/// A manifest's bytes; a FIFO or device is refused without waiting on it.
+fn read_manifest(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let (mut file, meta) = wasm_file::open_regular(path).map_err(|problem| match problem {
+        wasm_file::WasmFileProblem::Read(err) => err,
+        other => std::io::Error::other(other.to_string()),
+    })?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// The job version: hex SHA-256 of the wasm bytes followed by the manifest bytes.

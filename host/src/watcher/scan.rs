@@ -21,6 +21,9 @@ pub(crate) const TOML: &str = ".toml";
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct FileStamp {
     len: u64,
+    /// False for a FIFO, device or socket: present, so that it is reported as not a job
+    /// file instead of being passed over in silence, but never opened as one.
+    regular: bool,
     modified: Option<SystemTime>,
     /// (dev, inode): a file replaced by rename has a new inode even with the same size and
     /// a preserved mtime (`cp -p`, `rsync -t`).
@@ -38,6 +41,7 @@ impl FileStamp {
         use std::os::unix::fs::MetadataExt;
         FileStamp {
             len: meta.len(),
+            regular: meta.is_file(),
             modified: meta.modified().ok(),
             #[cfg(unix)]
             identity: (meta.dev(), meta.ino()),
@@ -47,7 +51,7 @@ impl FileStamp {
     }
 }
 
-/// The state of a job's pair of files; `None` is "no such regular file".
+/// The state of a job's pair of files; `None` is "no such file".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub(crate) struct Fingerprint {
     pub(crate) wasm: Option<FileStamp>,
@@ -67,10 +71,12 @@ impl Fingerprint {
     }
 }
 
-/// A regular file's stamp, following symlinks (deploys often point `x.wasm` at a release
-/// directory). Directories, dangling links and files that vanished count as absent.
+/// A file's stamp, following symlinks (deploys often point `x.wasm` at a release
+/// directory). Directories, dangling links and files that vanished count as absent; a
+/// FIFO, device or socket (or a link to one, such as `/dev/zero`) is present, and reading
+/// it as a job fails with "not a regular file" (see `wasm_file`).
 fn stamp(path: &Path) -> Option<FileStamp> {
-    std::fs::metadata(path).ok().filter(Metadata::is_file).map(|meta| FileStamp::of(&meta))
+    std::fs::metadata(path).ok().filter(|meta| !meta.is_dir()).map(|meta| FileStamp::of(&meta))
 }
 
 /// The folder at one instant.

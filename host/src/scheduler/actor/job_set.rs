@@ -7,11 +7,11 @@ impl Scheduler {
     pub(super) fn on_event(&mut self, event: JobEvent) {
         match event {
             JobEvent::Upsert(def) => {
-                self.invalid.remove(&def.spec.name);
+                self.forget_load_error(&def.spec.name);
                 self.upsert(def)
             }
             JobEvent::Remove(name) => {
-                self.invalid.remove(&name);
+                self.forget_load_error(&name);
                 self.release_claim_ahead(&name);
                 if let Some(entry) = self.jobs.remove(&name) {
                     self.services.metrics.queue_change(-(entry.waiting.len() as i64));
@@ -28,20 +28,10 @@ impl Scheduler {
                     invalid = self.invalid.len(),
                     "jobs folder loaded; ready"
                 );
+                self.reconcile_store();
                 self.ready = true;
             }
-            JobEvent::Invalid { name, error } => {
-                let keeps = if self.jobs.contains_key(&name) {
-                    "; the previous version keeps running"
-                } else {
-                    ""
-                };
-                tracing::error!(job = %name, "invalid job not loaded: {error}{keeps}");
-                self.services.metrics.reload_error(&name);
-                if keeps.is_empty() {
-                    self.invalid.insert(name, error);
-                }
-            }
+            JobEvent::Invalid { name, error } => self.on_invalid(name, error),
         }
     }
 

@@ -7,6 +7,7 @@
 
 mod claim_ahead;
 mod job_set;
+mod loads;
 mod operator;
 mod runs;
 mod shutdown;
@@ -144,6 +145,8 @@ struct Scheduler {
     recorder: Recorder,
     /// Job files that failed to load and have no running version: name -> error.
     invalid: BTreeMap<String, String>,
+    /// Failed edits of jobs whose previous version keeps running: name -> error.
+    load_errors: BTreeMap<String, String>,
     /// The jobs folder's initial scan has been taken in.
     ready: bool,
     /// Wakes the loop, and runs armed ahead of their instant, to the µs (`wake.rs`).
@@ -240,6 +243,7 @@ impl Scheduler {
             launcher,
             recorder,
             invalid: BTreeMap::new(),
+            load_errors: BTreeMap::new(),
             ready: false,
             timer,
         }
@@ -275,7 +279,7 @@ impl Scheduler {
         match ledger.recover_interrupted(&self.services.owner, now) {
             Ok(rows) => {
                 for row in &rows {
-                    tracing::warn!(job = %row.job, run = %row.run_id, slot = ?row.slot_ms, attempt = row.attempt, "run was interrupted by a host stop; it will be retried");
+                    tracing::warn!(job = %row.job, run = %row.run_id, slot = row.slot_ms, attempt = row.attempt, "run was interrupted by a host stop; it will be retried");
                 }
             }
             Err(err) => tracing::error!("crash recovery failed: {err}"),

@@ -30,6 +30,9 @@ impl Scheduler {
                 let _ = reply.send(self.status(job.as_deref(), fires));
             }
             Control::Pause { job, note, reply } => {
+                // Pausing again without a note keeps the note the job was paused with.
+                let kept = self.jobs.get(&job).and_then(|entry| entry.paused.clone());
+                let note = if note.is_empty() { kept.unwrap_or_default() } else { note };
                 let _ = reply.send(self.set_paused(&job, Some(note)));
             }
             Control::Resume { job, reply } => {
@@ -81,6 +84,7 @@ impl Scheduler {
             waiting: entry.waiting.len(),
             backfill_pending: entry.backfill.len(),
             next_fires_ms,
+            load_error: self.load_errors.get(&entry.def.spec.name).cloned(),
         };
         (entry.def.spec.name.clone(), status)
     }

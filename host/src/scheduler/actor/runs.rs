@@ -71,10 +71,16 @@ impl Scheduler {
             if let Some(state) = entry.breaker.record(done.succeeded, now, policy.as_ref()) {
                 match state {
                     BreakerState::Open { until_ms } => {
-                        tracing::warn!(job = %done.job, failures = entry.breaker.consecutive_failures, until = %to_utc(until_ms), "breaker opened: job paused until the cooldown ends")
+                        tracing::warn!(job = %done.job, failures = entry.breaker.consecutive_failures, until = %to_utc(until_ms), "breaker opened: job paused until the cooldown ends");
+                        self.services.notify.breaker_opened(
+                            &entry.def.spec,
+                            entry.breaker.consecutive_failures,
+                            until_ms,
+                        );
                     }
                     BreakerState::Closed => {
-                        tracing::info!(job = %done.job, "breaker closed: the probe succeeded")
+                        tracing::info!(job = %done.job, "breaker closed: the probe succeeded");
+                        self.services.notify.breaker_closed(&entry.def.spec);
                     }
                     BreakerState::HalfOpen => {}
                 }
@@ -119,6 +125,12 @@ impl Scheduler {
             tracing::warn!(
                 job = %name, from = %entry.def.version, to = %good.version, failures = entry.new_version_failures,
                 "rolled back: the new version failed its first {limit} slot(s) where the previous one succeeded"
+            );
+            self.services.notify.rolled_back(
+                &entry.def.spec,
+                &entry.def.version,
+                &good.version,
+                entry.new_version_failures,
             );
             entry.def = good;
             entry.new_version_failures = 0;

@@ -126,6 +126,12 @@ impl Scheduler {
             return;
         }
         self.services.metrics.slots_not_run(name, reason.as_str(), slots.len());
+        self.services.notify.slots_not_run(
+            self.jobs.get(name).map(|e| &e.def.spec),
+            name,
+            reason.as_str(),
+            slots.len(),
+        );
         let unclaimed = self.settle_claimed_slot(name, slots, reason);
         let Some(entry) = self.jobs.get(name) else { return };
         let now = self.now();

@@ -105,6 +105,7 @@ impl Harness {
             clock: clock.clone(),
             owner: Arc::from("test-host"),
             metrics: Arc::new(Metrics::new()),
+            notify: Default::default(),
         });
         let config = SchedulerConfig {
             workers: 4,
