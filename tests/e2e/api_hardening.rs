@@ -11,6 +11,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
+use std::ops::ControlFlow::{Break, Continue};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,7 @@ use serde_json::{Value, json};
 use crate::api::assert_error;
 use crate::host::{Host, Site};
 use crate::http::{Reply, get};
-use crate::util::{guest, sandcron};
+use crate::util::{guest, sandcron, wait_until};
 
 /// An hourly schedule whose next slot is far away: runs come from the API only.
 const MANUAL_ONLY: &str = "every = \"1h\"\nphase = \"1800s\"\n";
@@ -316,8 +317,20 @@ fn connections_past_the_descriptor_limit_neither_starve_health_nor_the_watcher()
     let base = host.api();
     let addr = authority(&base);
 
+    let idle_fds = fd_count(&host);
     let held = hold_connections(addr, 600);
-    std::thread::sleep(Duration::from_millis(500));
+    // Until the host has taken in connections up to its cap (the log says the cap; a few
+    // below it, as one idle connection is closed each time a newcomer takes its slot).
+    let log = host.log_text();
+    let cap: usize = log
+        .split("max_connections=")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no max_connections in the log:\n{log}"));
+    let full = wait_until(Duration::from_secs(10), || {
+        let fds = fd_count(&host);
+        if fds + 4 >= idle_fds + cap { Break(fds) } else { Continue(fds) }
+    });
     let fds = fd_count(&host);
     let (status, took) = timed_health(addr);
     eprintln!(
@@ -326,24 +339,21 @@ fn connections_past_the_descriptor_limit_neither_starve_health_nor_the_watcher()
     assert_eq!(status, 200, "/healthz did not answer in 5 s");
     assert!(took < Duration::from_secs(3), "/healthz took {took:?}");
     assert!(fds < 230, "the host holds {fds} of its 256 descriptors");
+    assert!(full.is_ok(), "the host never held {cap} connections: {full:?} fds, {idle_fds} idle");
 
     // The watcher can still open the jobs folder and load a new job.
     std::fs::write(site.jobs().join("late.toml"), MANUAL_ONLY).unwrap();
     std::fs::copy(guest("probe"), site.jobs().join("late.wasm")).unwrap();
-    let started = Instant::now();
-    loop {
+    let loaded = wait_until(Duration::from_secs(20), || {
         let jobs = raw(addr, &http(addr, "GET", "/v1/jobs", &[], ""));
         let loaded = jobs.as_ref().is_ok_and(|reply| {
             reply.body["jobs"]
                 .as_array()
                 .is_some_and(|jobs| jobs.iter().any(|j| j["name"] == "late"))
         });
-        if loaded {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "late job never loaded: {jobs:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        if loaded { Break(()) } else { Continue(jobs) }
+    });
+    loaded.unwrap_or_else(|jobs| panic!("late job never loaded: {jobs:?}"));
     let log = host.log_text();
     assert!(!log.contains("Too many open files"), "descriptors ran out:\n{log}");
     drop(held);
@@ -418,15 +428,11 @@ fn run_lists_do_not_read_output_and_logs() {
     let started = crate::http::post(&base, "/v1/jobs/chatty/trigger", &json!({}));
     assert_eq!(started.status, 202, "{started:?}");
     let run_id = started.body["run_id"].as_str().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let detail = loop {
+    let detail = wait_until(Duration::from_secs(30), || {
         let detail = get(&base, &format!("/v1/runs/{run_id}"));
-        if detail.body["status"] == "succeeded" {
-            break detail;
-        }
-        assert!(Instant::now() < deadline, "the run never finished: {detail:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+        if detail.body["status"] == "succeeded" { Break(detail) } else { Continue(detail) }
+    })
+    .unwrap_or_else(|detail| panic!("the run never finished: {detail:?}"));
     assert!(detail.text.len() > 200 << 10, "the detail has the logs: {} bytes", detail.text.len());
     assert_eq!(detail.body["output"], "logged 4000");
 

@@ -119,6 +119,7 @@ fn pausing_inside_the_window_gives_the_claim_up() {
     let released = site.wait_runs("held", Duration::from_secs(5), |runs| runs.is_empty());
     assert_eq!(released, Vec::<Value>::new(), "the claim went with the pause");
     // Past the instant, nothing ran and nothing is recorded (a pause records nothing).
+    // Kept: "nothing happens" until a wall-clock instant has passed is what is under test.
     std::thread::sleep(Duration::from_millis((slot - now_ms()).max(0) as u64 + 1500));
     assert_eq!(host.stop(), 0, "{}", host.log_text());
     assert_eq!(site.runs("held"), Vec::<Value>::new());

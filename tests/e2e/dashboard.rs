@@ -4,6 +4,7 @@
 //! one JSON line of what it saw; these tests assert on it and cross-check the host's API
 //! and store. Screenshots land in `target/test-output/`.
 
+use std::ops::ControlFlow::{Break, Continue};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -13,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::host::{Site, with_status};
 use crate::http::{get, post, request};
-use crate::util::{guest, root, shared_cache};
+use crate::util::{guest, root, shared_cache, wait_until};
 
 /// The longest one browser script may take before the test kills it.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -73,17 +74,12 @@ fn browse(site: &Site, host_log: &Path, args: &[&str]) -> Value {
         .stderr(std::fs::File::create(&stderr_path).unwrap())
         .spawn()
         .expect("cannot start node (scripts/browser-setup.sh installs it)");
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if started.elapsed() > SCRIPT_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status =
+        wait_until(SCRIPT_TIMEOUT, || child.try_wait().unwrap().map_or(Continue(()), Break)).ok();
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     let stdout = std::fs::read_to_string(&stdout_path).unwrap_or_default();
     let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
     let log = std::fs::read_to_string(host_log).unwrap_or_default();

@@ -1,13 +1,14 @@
 //! A live `sandcron serve` for end-to-end tests: start it on a jobs folder and a store,
 //! stop it gracefully or kill it, and read its runs through the CLI.
 
+use std::ops::ControlFlow::{Break, Continue};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::{guest, sandcron, shared_cache};
+use crate::util::{guest, sandcron, shared_cache, wait_until};
 
 /// A test folder with `jobs/`, a store and the host's log.
 pub struct Site {
@@ -132,14 +133,11 @@ impl Site {
         timeout: Duration,
         pred: impl Fn(&[Value]) -> bool,
     ) -> Vec<Value> {
-        let started = Instant::now();
-        loop {
+        let look = || {
             let runs = if self.store().exists() { self.runs(job) } else { vec![] };
-            if pred(&runs) || started.elapsed() > timeout {
-                return runs;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            if pred(&runs) { Break(runs) } else { Continue(runs) }
+        };
+        wait_until(timeout, look).unwrap_or_else(|runs| runs)
     }
 }
 
@@ -183,30 +181,27 @@ impl Host {
     /// line) once `/readyz` says every job in the folder is loaded; waits up to 30 s.
     pub fn api(&self) -> String {
         let base = self.api_address();
-        let started = Instant::now();
-        loop {
-            let ready = crate::http::get(&base.replace("0.0.0.0", "127.0.0.1"), "/readyz");
-            if ready.status == 200 {
-                return base;
-            }
-            assert!(started.elapsed() < Duration::from_secs(30), "never ready: {ready:?}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let local = base.replace("0.0.0.0", "127.0.0.1");
+        let ready = || {
+            let ready = crate::http::get(&local, "/readyz");
+            if ready.status == 200 { Break(()) } else { Continue(ready) }
+        };
+        wait_until(Duration::from_secs(30), ready)
+            .unwrap_or_else(|ready| panic!("never ready: {ready:?}"));
+        base
     }
 
     /// The API's base URL as soon as the host logs it (before jobs are loaded).
     pub fn api_address(&self) -> String {
-        let started = Instant::now();
-        loop {
+        let logged = || {
             let log = self.log_text();
-            if let Some(at) = log.find("API listening on ") {
-                let rest = &log[at + "API listening on ".len()..];
-                let end = rest.find(|c: char| c.is_whitespace() || c == '"').unwrap_or(rest.len());
-                return rest[..end].to_string();
-            }
-            assert!(started.elapsed() < Duration::from_secs(30), "no API address in log:\n{log}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            let Some(at) = log.find("API listening on ") else { return Continue(log) };
+            let rest = &log[at + "API listening on ".len()..];
+            let end = rest.find(|c: char| c.is_whitespace() || c == '"').unwrap_or(rest.len());
+            Break(rest[..end].to_string())
+        };
+        wait_until(Duration::from_secs(30), logged)
+            .unwrap_or_else(|log| panic!("no API address in log:\n{log}"))
     }
 }
 

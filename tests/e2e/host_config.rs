@@ -1,12 +1,13 @@
 //! The host config file (`serve --config FILE`, `SANDCRON_CONFIG`): its keys are serve's
 //! flags; the command line beats the environment, which beats the file (O9).
 
+use std::ops::ControlFlow::{Break, Continue};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::host::{Host, Site, with_status};
-use crate::util::{root, sandcron, sandcron_cmd, shared_cache};
+use crate::util::{root, sandcron, sandcron_cmd, shared_cache, wait_until};
 
 /// Starts `sandcron serve ARGS` with `env`, its log in the site's folder.
 fn serve(site: &Site, name: &str, args: &[&str], env: &[(&str, &str)]) -> Host {
@@ -69,8 +70,7 @@ fn serve_takes_flags_from_the_file_and_the_environment_and_command_line_override
 
 /// `sandcron runs tick --json` on `store`, polled until a run succeeded or `timeout`.
 fn site_runs(store: &Path, timeout: Duration) -> Vec<serde_json::Value> {
-    let started = std::time::Instant::now();
-    loop {
+    let succeeded = || {
         let (code, stdout, _) = sandcron_cmd(&[
             "runs".as_ref(),
             "tick".as_ref(),
@@ -80,11 +80,9 @@ fn site_runs(store: &Path, timeout: Duration) -> Vec<serde_json::Value> {
         ]);
         let runs: Vec<serde_json::Value> =
             if code == 0 { serde_json::from_str(&stdout).unwrap_or_default() } else { vec![] };
-        if runs.iter().any(|r| r["status"] == "succeeded") || started.elapsed() > timeout {
-            return runs;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        if runs.iter().any(|r| r["status"] == "succeeded") { Break(runs) } else { Continue(runs) }
+    };
+    wait_until(timeout, succeeded).unwrap_or_else(|runs| runs)
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
+use std::ops::ControlFlow::{Break, Continue};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::host::Site;
-use crate::util::{guest, run, sandcron, sandcron_cmd, tempdir};
+use crate::util::{guest, run, sandcron, sandcron_cmd, tempdir, wait_until};
 
 fn cli(args: &[&str], store: &std::path::Path) -> (i32, String, String) {
     let mut all: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
@@ -23,15 +24,13 @@ fn cli(args: &[&str], store: &std::path::Path) -> (i32, String, String) {
 
 /// Polls `sandcron jobs --json` until `pred` holds for the job named `name` (bounded).
 fn wait_job(site: &Site, name: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let started = Instant::now();
-    loop {
+    let matched = || {
         let jobs = site.jobs_json();
-        if let Some(job) = jobs.iter().find(|job| job["name"] == name).filter(|job| pred(job)) {
-            return job.clone();
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "{name} never matched: {jobs:#?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        let job = jobs.iter().find(|job| job["name"] == name).filter(|job| pred(job)).cloned();
+        job.map_or(Continue(jobs), Break)
+    };
+    wait_until(Duration::from_secs(30), matched)
+        .unwrap_or_else(|jobs| panic!("{name} never matched: {jobs:#?}"))
 }
 
 #[test]

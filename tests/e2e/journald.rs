@@ -2,12 +2,13 @@
 //! syslog priority prefix for journald and no timestamp of their own; when the variable
 //! names another stream (inherited by a child whose stderr is a file), lines are plain.
 
+use std::ops::ControlFlow::{Break, Continue};
 use std::os::unix::fs::MetadataExt;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::host::Site;
-use crate::util::{sandcron, shared_cache};
+use crate::util::{sandcron, shared_cache, wait_until};
 
 /// Runs a host with stderr to a file and `JOURNAL_STREAM` set to `stream(file)` until it
 /// logs that it started; returns the log.
@@ -27,15 +28,11 @@ fn host_log(site: &Site, name: &str, stream: impl Fn(&std::fs::Metadata) -> Stri
         .stderr(log)
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    let text = loop {
+    let text = wait_until(Duration::from_secs(30), || {
         let text = std::fs::read_to_string(&path).unwrap();
-        if text.contains("sandcron host starting") {
-            break text;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "never started:\n{text}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+        if text.contains("sandcron host starting") { Break(text) } else { Continue(text) }
+    })
+    .unwrap_or_else(|text| panic!("never started:\n{text}"));
     child.kill().unwrap();
     child.wait().unwrap();
     text

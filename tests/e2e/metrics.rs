@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::host::Site;
+use crate::host::{Site, with_status};
 use crate::http::{get, post};
 use crate::util::root;
 
@@ -87,7 +87,9 @@ fn metrics_parse_and_move_when_runs_happen() {
     });
     let paused = post(&api, "/v1/jobs/tick/pause", &json!({}));
     assert_eq!(paused.status, 200);
-    std::thread::sleep(Duration::from_millis(300)); // a run in flight at the pause ends
+    // A run in flight at the pause ends (its metrics are counted before its row is written)
+    // and a claim taken ahead is given up.
+    site.wait_runs("tick", Duration::from_secs(20), |r| with_status(r, "running").is_empty());
     let after = Scrape::take(&api);
 
     let ok = [("job", "tick"), ("outcome", "succeeded")];

@@ -72,6 +72,8 @@ impl TestServer {
                         let (handle, halt) = (handle.clone(), halt.clone());
                         thread::spawn(move || handle(stream, &halt));
                     }
+                    // Kept: the accept loop's polling interval (a non-blocking listener, so
+                    // the thread can see `halt`).
                     Err(_) => thread::sleep(Duration::from_millis(5)),
                 }
             }
@@ -135,6 +137,7 @@ fn serve_http(stream: TcpStream, reply: &Reply, stop: &AtomicBool) {
             Reply::Silent => {
                 let since = Instant::now();
                 while !stop.load(Ordering::Relaxed) && since.elapsed() < LIFETIME {
+                    // Kept: saying nothing is this reply; the loop only watches for `stop`.
                     thread::sleep(Duration::from_millis(20));
                 }
                 return;

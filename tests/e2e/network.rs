@@ -4,6 +4,7 @@
 //! non-loopback address run inside a private network namespace (`unshare -rnm`, only `lo`
 //! up, with its own /etc/hosts), so no packet can leave the machine even if a rule broke.
 
+use std::ops::ControlFlow::{Break, Continue};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::net_servers::{Reply, TestServer};
-use crate::util::{Run, guest, parse, run, sandcron, shared_cache, tempdir};
+use crate::util::{Run, guest, parse, run, sandcron, shared_cache, tempdir, wait_until};
 
 fn probe(dir: &Path, payload: &str, allow: &[&str], extra: &[&str]) -> Run {
     let mut args = vec!["--payload", payload];
@@ -427,15 +428,12 @@ fn a_missing_secret_makes_the_new_version_invalid_and_the_old_one_keeps_running(
     let manifest =
         "[secrets]\nTOKEN = { env = \"SANDCRON_E2E_NEVER_SET\" }\n[config]\nmode = \"ok\"\n";
     std::fs::write(site.jobs().join("keeper.toml"), manifest).unwrap();
-    let started = Instant::now();
-    let invalid = loop {
+    let invalid = wait_until(Duration::from_secs(20), || {
         let log = host.log_text();
-        if let Some(line) = log.lines().find(|l| l.contains("invalid job not loaded")) {
-            break line.to_string();
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "never reported:\n{log}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+        let line = log.lines().find(|l| l.contains("invalid job not loaded")).map(str::to_string);
+        line.map_or(Continue(log), Break)
+    })
+    .unwrap_or_else(|log| panic!("never reported:\n{log}"));
     assert!(invalid.contains("keeper.toml:2:"), "{invalid}");
     assert!(invalid.contains("SANDCRON_E2E_NEVER_SET is not set"), "{invalid}");
     assert!(invalid.contains("the previous version keeps running"), "{invalid}");

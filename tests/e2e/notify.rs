@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::ops::ControlFlow::{Break, Continue};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -13,6 +14,7 @@ use serde_json::Value;
 
 use crate::host::{Site, with_status};
 use crate::net_servers::{Reply, TestServer};
+use crate::util::wait_until;
 
 /// The host's log at the default level (no SANDCRON_LOG / RUST_LOG).
 const DEFAULT_LEVEL: [(&str, &str); 2] = [("SANDCRON_LOG", ""), ("RUST_LOG", "")];
@@ -71,6 +73,8 @@ impl Recorder {
             let born = Instant::now();
             while !halt.load(Ordering::Relaxed) && born.elapsed() < Duration::from_secs(120) {
                 let Ok((stream, _)) = listener.accept() else {
+                    // Kept: the accept loop's polling interval (a non-blocking listener, so
+                    // the thread can see `halt`).
                     thread::sleep(Duration::from_millis(5));
                     continue;
                 };
@@ -100,14 +104,11 @@ impl Recorder {
 
     /// Polls until `pred` holds on the bodies or `timeout` passes.
     fn wait(&self, timeout: Duration, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-        let started = Instant::now();
-        loop {
+        let look = || {
             let bodies = self.bodies();
-            if pred(&bodies) || started.elapsed() > timeout {
-                return bodies;
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
+            if pred(&bodies) { Break(bodies) } else { Continue(bodies) }
+        };
+        wait_until(timeout, look).unwrap_or_else(|bodies| bodies)
     }
 }
 

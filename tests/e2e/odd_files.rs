@@ -3,13 +3,14 @@
 //! key nested too deep is reported at its line; a manual trigger's Idempotency-Key lives
 //! apart from the `job@slot` keys of scheduled runs.
 
-use std::time::{Duration, Instant};
+use std::ops::ControlFlow::{Break, Continue};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::host::Site;
 use crate::http::{Reply, get, request};
-use crate::util::{guest, sandcron};
+use crate::util::{guest, sandcron, wait_until};
 
 #[test]
 fn a_fifo_or_a_link_to_dev_zero_named_wasm_is_listed_invalid() {
@@ -21,16 +22,15 @@ fn a_fifo_or_a_link_to_dev_zero_named_wasm_is_listed_invalid() {
     let host = site.start(&[]);
     let api = host.api();
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let listing = loop {
+    let listing = wait_until(Duration::from_secs(20), || {
         let listing = get(&api, "/v1/jobs");
-        if listing.body["invalid"].as_array().is_some_and(|i| i.len() >= 2)
-            || Instant::now() > deadline
-        {
-            break listing;
+        if listing.body["invalid"].as_array().is_some_and(|i| i.len() >= 2) {
+            Break(listing)
+        } else {
+            Continue(listing)
         }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    })
+    .unwrap_or_else(|listing| listing);
     let invalid = listing.body["invalid"].as_array().expect("an invalid list");
     for name in ["fifo", "zero"] {
         let entry = invalid
@@ -43,11 +43,10 @@ fn a_fifo_or_a_link_to_dev_zero_named_wasm_is_listed_invalid() {
     // The host went on: the real job is there, and the watcher was not stuck on the FIFO.
     assert_eq!(listing.body["jobs"][0]["name"], "probe", "{}", listing.body);
     std::fs::copy(guest("probe"), site.jobs().join("later.wasm")).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !get(&api, "/v1/jobs").text.contains("\"later\"") {
-        assert!(Instant::now() < deadline, "a job added after the FIFO was never loaded");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let later = wait_until(Duration::from_secs(20), || {
+        if get(&api, "/v1/jobs").text.contains("\"later\"") { Break(()) } else { Continue(()) }
+    });
+    assert!(later.is_ok(), "a job added after the FIFO was never loaded");
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! status, content type, headers or body the document does not allow.
 
 use std::collections::BTreeSet;
+use std::ops::ControlFlow::{Break, Continue};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,7 @@ use serde_json::Value;
 
 use crate::host::{Host, Site};
 use crate::http::request;
-use crate::util::{guest, root};
+use crate::util::{guest, root, wait_until};
 
 const TOKEN: &str = "conformance-token";
 
@@ -111,28 +112,23 @@ fn site() -> Site {
 fn start(site: &Site) -> (Host, String) {
     let host = site.start(&["--token", TOKEN]);
     let base = host.api();
-    let started = Instant::now();
-    loop {
+    wait_until(Duration::from_secs(30), || {
         let jobs = request(&base, "GET", "/v1/jobs", None, Some(TOKEN), &[]);
-        if jobs.status == 200 && jobs.body["jobs"].as_array().is_some_and(|j| j.len() == 2) {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "jobs not loaded: {jobs:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        let loaded =
+            jobs.status == 200 && jobs.body["jobs"].as_array().is_some_and(|j| j.len() == 2);
+        if loaded { Break(()) } else { Continue(jobs) }
+    })
+    .unwrap_or_else(|jobs| panic!("jobs not loaded: {jobs:?}"));
     let payload = serde_json::json!({ "payload": "context" });
     let trigger =
         request(&base, "POST", "/v1/jobs/probe/trigger", Some(&payload), Some(TOKEN), &[]);
     assert_eq!(trigger.status, 202, "{trigger:?}");
     let run = format!("/v1/runs/{}", trigger.body["run_id"].as_str().unwrap());
-    loop {
+    wait_until(Duration::from_secs(30), || {
         let reply = request(&base, "GET", &run, None, Some(TOKEN), &[]);
-        if reply.body["status"] == "succeeded" {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "probe run: {reply:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        if reply.body["status"] == "succeeded" { Break(()) } else { Continue(reply) }
+    })
+    .unwrap_or_else(|reply| panic!("probe run: {reply:?}"));
     (host, base)
 }
 

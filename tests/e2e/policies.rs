@@ -48,8 +48,19 @@ fn with_every_worker_busy_late_slots_are_missed_not_started_late() {
     );
     site.probe_job("punctual", "every = \"1s\"\nstarting_deadline = \"500ms\"\n");
     let mut host = site.start(&["--workers", "1"]);
-    site.wait_runs("hog", Duration::from_secs(20), |r| with_status(r, "succeeded").len() == 1);
-    std::thread::sleep(Duration::from_secs(2));
+    let hog =
+        site.wait_runs("hog", Duration::from_secs(20), |r| with_status(r, "succeeded").len() == 1);
+    let hog_done = parse_ms(hog[0]["finished_at"].as_str().expect("the hog finished"));
+    // The slot that waited behind the hog is missed, later ones skipped, and once the
+    // worker is free again a slot runs on time.
+    site.wait_runs("punctual", Duration::from_secs(20), |r| {
+        let reason = |why: &str| r.iter().filter(|r| r["reason"] == why).count();
+        reason("missed:deadline") >= 1
+            && reason("skipped:overlap") >= 2
+            && with_status(r, "succeeded")
+                .iter()
+                .any(|r| r["started_at"].as_str().is_some_and(|at| parse_ms(at) > hog_done))
+    });
     host.stop();
 
     let punctual = site.runs("punctual");
@@ -105,7 +116,8 @@ fn a_run_still_waiting_for_a_worker_at_shutdown_runs_after_the_restart() {
     trigger("hog", "sleep:30000");
     site.wait_runs("hog", Duration::from_secs(20), |r| !r.is_empty());
     trigger("waiter", "ok");
-    std::thread::sleep(Duration::from_millis(500));
+    // The 202 comes once the run is claimed: it is in the store, waiting for the worker.
+    site.wait_runs("waiter", Duration::from_secs(20), |r| !r.is_empty());
     host.stop();
     let waiter = site.runs("waiter");
     assert_eq!(waiter.len(), 1, "{waiter:#?}");

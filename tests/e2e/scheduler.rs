@@ -2,11 +2,13 @@
 //! overlap, downtime, crashes, retries, the breaker and shutdown.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow::{Break, Continue};
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::host::{Site, now_ms, slot_ms, with_status};
+use crate::util::wait_until;
 
 /// No slot has two rows for the same attempt, and attempts of a slot count up from 1.
 fn assert_exactly_once(runs: &[Value]) {
@@ -53,8 +55,31 @@ fn overlap_skip_records_skipped_slots_and_buffer_one_catches_up() {
     site.probe_job("skipper", "every = \"1s\"\noverlap = \"skip\"\n[limits]\ntimeout = \"10s\"\n[config]\nmode = \"sleep:2500\"\n");
     site.probe_job("buffered", "every = \"1s\"\noverlap = \"buffer-one\"\n[limits]\ntimeout = \"10s\"\n[config]\nmode = \"sleep:2500\"\n");
     let mut host = site.start(&["--workers", "4"]);
-    std::thread::sleep(Duration::from_secs(9));
+    let ran = |runs: &[Value]| runs.iter().filter(|r| r["started_at"].is_string()).count();
+    let late = |runs: &[Value]| {
+        let late =
+            |r: &&Value| crate::host::parse_ms(r["started_at"].as_str().unwrap()) - slot_ms(r);
+        runs.iter().filter(|r| r["started_at"].is_string()).filter(|r| late(r) >= 1000).count()
+    };
+    // Until skipping has shown (skipped and finished slots) and, at one moment, buffering
+    // has run more slots than skipping (read first, so skipping cannot have run later).
+    let runs = |job: &str| if site.store().exists() { site.runs(job) } else { vec![] };
+    let shown = wait_until(Duration::from_secs(30), || {
+        let buffered = runs("buffered");
+        let skipper = runs("skipper");
+        let shown = with_status(&skipper, "skipped").len() >= 3
+            && with_status(&skipper, "succeeded").len() >= 2
+            && late(&buffered) >= 1
+            && ran(&buffered) > ran(&skipper);
+        if shown { Break(()) } else { Continue((buffered, skipper)) }
+    });
     assert_eq!(host.stop(), 0);
+    if let Err((buffered, skipper)) = shown {
+        panic!(
+            "in 30 s, skip never skipped 3 and ran 2, or buffering never ran more slots than \
+             skipping:\nbuffered {buffered:#?}\nskipper {skipper:#?}"
+        );
+    }
 
     let skipper = site.runs("skipper");
     assert_exactly_once(&skipper);
@@ -65,17 +90,10 @@ fn overlap_skip_records_skipped_slots_and_buffer_one_catches_up() {
 
     let buffered = site.runs("buffered");
     assert_exactly_once(&buffered);
-    let late_starts = buffered
-        .iter()
-        .filter(|r| r["started_at"].is_string())
-        .filter(|r| crate::host::parse_ms(r["started_at"].as_str().unwrap()) - slot_ms(r) >= 1000)
-        .count();
     assert!(
-        late_starts >= 1,
+        late(&buffered) >= 1,
         "buffer-one runs a waiting slot after the previous run: {buffered:#?}"
     );
-    let ran = |runs: &[Value]| runs.iter().filter(|r| r["started_at"].is_string()).count();
-    assert!(ran(&buffered) > ran(&skipper), "buffering runs more slots than skipping");
 }
 
 #[test]
@@ -98,7 +116,14 @@ fn kill_9_mid_run_retries_the_slot_with_the_same_key_and_never_twice() {
         let running: Vec<&Value> = runs.iter().filter(|r| is_new_running(r)).collect();
         assert!(!running.is_empty(), "cycle {cycle}: nothing started");
         seen_running.extend(running.iter().map(|r| r["run_id"].as_str().unwrap().to_string()));
-        std::thread::sleep(Duration::from_millis(500));
+        // Mid-run: its start has come (a claim taken ahead reads `running` before that).
+        let started = |run: &Value| {
+            run["status"] == "running"
+                && run["started_at"].as_str().is_some_and(|at| crate::host::parse_ms(at) < now_ms())
+        };
+        site.wait_runs("long", Duration::from_secs(5), |r| {
+            r.iter().any(|run| started(run) && running.iter().any(|s| s["run_id"] == run["run_id"]))
+        });
         host.kill9();
     }
     // A last, clean life: recovery marks the dead run interrupted and retries it.
@@ -133,9 +158,20 @@ fn downtime_goes_through_the_misfire_policy() {
     let mut host = site.start(&[]);
     site.wait_runs("skip", Duration::from_secs(20), |r| with_status(r, "succeeded").len() >= 2);
     assert_eq!(host.stop(), 0);
+    // Kept: the downtime under test, a wall-clock gap in which about five slots pass.
     std::thread::sleep(Duration::from_secs(5));
     let mut host = site.start(&[]);
-    std::thread::sleep(Duration::from_secs(3));
+    // Until each policy has decided about the slots it slept through.
+    let decided = |job: &str, caught: usize, missed: usize| {
+        let runs = site.runs(job);
+        runs.iter().filter(|r| r["trigger"] == "catch-up" && r["status"] != "running").count()
+            >= caught
+            && runs.iter().filter(|r| r["reason"] == "missed:misfire").count() >= missed
+    };
+    let all_decided = wait_until(Duration::from_secs(20), || {
+        let done = decided("latest", 1, 3) && decided("all", 2, 2) && decided("skip", 0, 4);
+        if done { Break(()) } else { Continue(()) }
+    });
     assert_eq!(host.stop(), 0);
 
     let catch_ups = |job: &str| -> (usize, usize) {
@@ -162,6 +198,7 @@ fn downtime_goes_through_the_misfire_policy() {
     let (skip_runs, skip_missed) = catch_ups("skip");
     assert_eq!(skip_runs, 0, "skip: none");
     assert!(skip_missed >= 4);
+    assert!(all_decided.is_ok(), "the policies decided within 20 s of the restart");
 }
 
 #[test]
@@ -186,6 +223,8 @@ fn retries_back_off_and_stop_fatal_is_not_retried() {
     site.wait_runs("flaky", Duration::from_secs(20), |r| {
         r.iter().filter(|r| r["status"] == "failed").count() >= 3
     });
+    // Kept: "then no more" is under test; a fourth attempt would come within max_backoff
+    // (1 s), so two quiet seconds show there is none.
     std::thread::sleep(Duration::from_secs(2));
     host.stop();
 

@@ -70,6 +70,7 @@ fn sign_in_guesses_are_throttled_per_client_and_a_right_guess_is_no_oracle() {
         if answer.status != 429 || std::time::Instant::now() > deadline {
             break answer;
         }
+        // Kept: waiting out the Retry-After the host names is the behaviour under test.
         std::thread::sleep(Duration::from_secs(answer.retry_after.unwrap_or(1)));
     };
     assert_eq!(signed_in.status, 303, "{}", signed_in.text);

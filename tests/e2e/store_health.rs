@@ -4,24 +4,19 @@
 //! recovery flips both back and records the slots lost meanwhile as `missed:store`; a store
 //! file deleted under the host is reported.
 
+use std::ops::ControlFlow::{Break, Continue};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::host::{Host, Site, with_status};
 use crate::http::get;
-use crate::util::sandcron;
+use crate::util::{sandcron, wait_until};
 
-/// Waits until `ready` holds, at most `within`; returns whether it did.
-fn wait_until(within: Duration, mut ready: impl FnMut() -> bool) -> bool {
-    let started = Instant::now();
-    while started.elapsed() < within {
-        if ready() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    ready()
+/// Waits until `ready` holds, at most `within`; returns whether it did (a yes/no
+/// [`wait_until`]).
+fn holds_within(within: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    wait_until(within, || if ready() { Break(()) } else { Continue(()) }).is_ok()
 }
 
 /// The value of an unlabelled sample, or the sum of a family's samples whose labels contain
@@ -128,7 +123,7 @@ fn a_store_that_stops_writing_turns_readyz_503_and_recovery_records_missed_store
     // Every write past 4 KiB fails: no WAL frame fits. Only the soft limit, so that an
     // unprivileged test (or a container without CAP_SYS_RESOURCE) can lift it again.
     set_file_size_limit(&host, "4096:unlimited");
-    let failing = wait_until(Duration::from_secs(10), || get(&api, "/readyz").status == 503);
+    let failing = holds_within(Duration::from_secs(10), || get(&api, "/readyz").status == 503);
     let ready = get(&api, "/readyz");
     assert!(failing, "/readyz stayed {} while claims fail:\n{}", ready.status, host.log_text());
     assert_eq!(ready.body["code"], "store_failing", "{ready:?}");
@@ -136,11 +131,11 @@ fn a_store_that_stops_writing_turns_readyz_503_and_recovery_records_missed_store
     assert_eq!(metric(&api, "sandcron_store_healthy", ""), 0.0);
     // A few slots come and go while it fails.
     let errors = || metric(&api, "sandcron_store_errors_total", "op=\"run_claim");
-    assert!(wait_until(Duration::from_secs(10), || errors() >= 3.0), "errors: {}", errors());
+    assert!(holds_within(Duration::from_secs(10), || errors() >= 3.0), "errors: {}", errors());
     assert!(host.log_text().contains("the store is failing"), "{}", host.log_text());
 
     set_file_size_limit(&host, "unlimited:unlimited");
-    let back = wait_until(Duration::from_secs(10), || get(&api, "/readyz").status == 200);
+    let back = holds_within(Duration::from_secs(10), || get(&api, "/readyz").status == 200);
     assert!(back, "/readyz never recovered:\n{}", host.log_text());
     assert_eq!(metric(&api, "sandcron_store_healthy", ""), 1.0);
     let runs = site.wait_runs("ticker", Duration::from_secs(10), |runs| {
@@ -164,7 +159,7 @@ fn a_store_file_deleted_under_the_host_is_reported() {
     let api = host.api();
     let aside = site.store().with_extension("aside");
     std::fs::rename(site.store(), &aside).unwrap();
-    let noticed = wait_until(Duration::from_secs(5), || get(&api, "/readyz").status == 503);
+    let noticed = holds_within(Duration::from_secs(5), || get(&api, "/readyz").status == 503);
     let ready = get(&api, "/readyz");
     assert!(noticed, "a deleted store went unnoticed: {ready:?}");
     assert!(ready.body["message"].as_str().unwrap().contains("was deleted"), "{ready:?}");
@@ -172,5 +167,5 @@ fn a_store_file_deleted_under_the_host_is_reported() {
     assert!(host.log_text().contains("ERROR"), "{}", host.log_text());
     // Put back, it is the file the host opened: healthy again.
     std::fs::rename(&aside, site.store()).unwrap();
-    assert!(wait_until(Duration::from_secs(5), || get(&api, "/readyz").status == 200));
+    assert!(holds_within(Duration::from_secs(5), || get(&api, "/readyz").status == 200));
 }

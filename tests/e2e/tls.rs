@@ -5,12 +5,13 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::ops::ControlFlow::{Break, Continue};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use crate::host::{Host, Site};
-use crate::util::{sandcron, tempdir};
+use crate::util::{sandcron, tempdir, wait_until};
 
 /// A CA, a server certificate it signed for 127.0.0.1 and localhost, and a second CA.
 struct Pki {
@@ -124,15 +125,12 @@ fn start_tls(site: &Site, pki: &Pki, extra: &[&str]) -> (Host, String) {
     let agent = ureq::Agent::new_with_config(
         ureq::Agent::config_builder().http_status_as_error(false).tls_config(tls).build(),
     );
-    let started = Instant::now();
-    loop {
+    wait_until(Duration::from_secs(30), || {
         let status = agent.get(format!("{api}/readyz")).call().map(|r| r.status().as_u16());
-        if status.as_ref().is_ok_and(|s| *s == 200) {
-            return (host, api);
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "never ready: {status:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        if status.as_ref().is_ok_and(|s| *s == 200) { Break(()) } else { Continue(status) }
+    })
+    .unwrap_or_else(|status| panic!("never ready: {status:?}"));
+    (host, api)
 }
 
 fn cli(args: &[&str], ca: Option<&Path>) -> Output {

@@ -1,8 +1,11 @@
-//! Shared helpers: build the binary and the guests once, run `sandcron`, read its JSON.
+//! Shared helpers: build the binary and the guests once, run `sandcron`, read its JSON,
+//! and wait for a condition with a bounded deadline.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -128,4 +131,27 @@ pub fn tempdir() -> tempfile::TempDir {
         .prefix("e2e-")
         .tempdir_in(target_dir().join("test-tmp"))
         .expect("tempdir")
+}
+
+/// How often [`wait_until`] looks again.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Waits for a condition, never longer than `within`: calls `probe` until it answers
+/// `Break(value)` and returns `Ok(value)`; when time runs out, returns `Err` with what the
+/// last `Continue` carried (what the probe saw, for the caller's failure message). Every
+/// e2e wait goes through here instead of a sleep.
+pub fn wait_until<T, E>(
+    within: Duration,
+    mut probe: impl FnMut() -> ControlFlow<T, E>,
+) -> Result<T, E> {
+    let deadline = Instant::now() + within;
+    loop {
+        match probe() {
+            ControlFlow::Break(value) => return Ok(value),
+            ControlFlow::Continue(seen) if Instant::now() >= deadline => return Err(seen),
+            // Kept: the polling interval between two looks, not a guess at how long
+            // things take.
+            ControlFlow::Continue(_) => std::thread::sleep(POLL),
+        }
+    }
 }
