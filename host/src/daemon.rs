@@ -240,7 +240,7 @@ pub async fn serve(
         clock: Arc::new(SystemClock),
         owner: Arc::from(owner_id()),
         metrics: metrics.clone(),
-        notify,
+        notify: notify.clone(),
     });
     let (handle, control_rx) = scheduler::control_channel();
     // One shutdown signal, seen by the scheduler and the API server.
@@ -302,6 +302,7 @@ pub async fn serve(
     }
     drop(watcher);
     bridge.abort();
+    notify.flush_at_stop().await;
     tracing::info!("sandcron host stopped");
     Ok(())
 }

@@ -39,3 +39,4 @@ mod tls;
 mod token_file;
 mod trigger_bounds;
 mod util;
+mod webhook;

@@ -13,7 +13,7 @@ use crate::http::get;
 use crate::util::sandcron;
 
 /// Waits until `ready` holds, at most `within`; returns whether it did.
-fn wait_until(within: Duration, mut ready: impl FnMut() -> bool) -> bool {
+pub fn wait_until(within: Duration, mut ready: impl FnMut() -> bool) -> bool {
     let started = Instant::now();
     while started.elapsed() < within {
         if ready() {
@@ -26,7 +26,7 @@ fn wait_until(within: Duration, mut ready: impl FnMut() -> bool) -> bool {
 
 /// The value of an unlabelled sample, or the sum of a family's samples whose labels contain
 /// `labels`, from the `/metrics` text.
-fn metric(api: &str, name: &str, labels: &str) -> f64 {
+pub fn metric(api: &str, name: &str, labels: &str) -> f64 {
     get(api, "/metrics")
         .text
         .lines()
