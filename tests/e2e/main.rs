@@ -25,6 +25,7 @@ mod net_servers;
 mod network;
 mod next;
 mod notify;
+mod notify_events;
 mod odd_files;
 mod openapi;
 mod policies;
