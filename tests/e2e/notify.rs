@@ -191,6 +191,7 @@ fn at_a_stop_what_is_queued_for_a_slow_webhook_is_delivered_before_the_host_exit
             text()
         );
     }
+    eprintln!("stop with a slow webhook took {took:?}");
     assert!(took >= Duration::from_secs(1), "the stop waited for the slow answer: {took:?}");
     assert!(took < FLUSH_BOUND, "{took:?}");
     assert!(!text().contains("undelivered"), "{}", text());
@@ -216,6 +217,7 @@ fn at_a_stop_a_webhook_that_never_answers_holds_the_exit_only_the_flush_bound() 
     let started = Instant::now();
     assert_eq!(host.stop(), 0, "{}", host.log_text());
     let took = started.elapsed();
+    eprintln!("stop with a dead webhook took {took:?}");
     assert!(took < FLUSH_BOUND, "the dead webhook held the stop for {took:?}");
     assert!(took >= Duration::from_secs(4), "the stop gave the queue its time: {took:?}");
     let text = host.log_text();
