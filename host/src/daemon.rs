@@ -242,7 +242,7 @@ pub async fn serve(
         clock: Arc::new(SystemClock),
         owner: Arc::from(owner_id()),
         metrics: metrics.clone(),
-        notify,
+        notify: notify.clone(),
     });
     let (handle, control_rx) = scheduler::control_channel();
     // One shutdown signal, seen by the scheduler and the API server.
@@ -289,6 +289,7 @@ pub async fn serve(
     let outcome = run_until_stopped(scheduling, shutdown, &stop_tx, api_server).await;
     drop(watcher);
     drop(bridge);
+    notify.flush_at_stop().await;
     match &outcome {
         Ok(()) => tracing::info!("sandcron host stopped"),
         Err(err) => tracing::error!("sandcron host stopped: {err}"),

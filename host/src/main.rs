@@ -17,6 +17,7 @@ fn main() -> ExitCode {
     if !matches!(cli.command, Command::Serve(_)) {
         die_quietly_on_closed_pipe();
     }
+    survive_file_size_limits();
     init_tracing(cli.log_format);
     let code = match cli.command {
         Command::Run(args) => commands::run::main(args),
@@ -60,6 +61,17 @@ fn die_quietly_on_closed_pipe() {
     #[allow(unsafe_code)]
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// A file size limit (`ulimit -f`, systemd's `LimitFSIZE=`) sends SIGXFSZ on a write past
+/// it, whose default action kills the process: ignored, the write fails with EFBIG instead,
+/// and the store reports it as a failing store (`/readyz` 503) like a full disk.
+fn survive_file_size_limits() {
+    // SAFETY: sets the disposition of one signal before any thread exists.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
 }
 

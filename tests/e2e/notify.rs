@@ -2,22 +2,20 @@
 //! per failed run (rate-limited per job) and the host says where its API listens; with
 //! webhooks in the host config file, failures and broken edits are POSTed as JSON.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::ops::ControlFlow::{Break, Continue};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::host::{Site, with_status};
 use crate::net_servers::{Reply, TestServer};
-use crate::util::wait_until;
+use crate::store_health::holds_within;
+use crate::webhook::{Recorder, config_for};
 
 /// The host's log at the default level (no SANDCRON_LOG / RUST_LOG).
 const DEFAULT_LEVEL: [(&str, &str); 2] = [("SANDCRON_LOG", ""), ("RUST_LOG", "")];
+
+/// A job failing every second, never retried.
+const FAILING: &str = "every = \"1s\"\n[retry]\nmax_attempts = 1\n[config]\nmode = \"fatal\"\n";
 
 /// The lines of `log` that report a failed run.
 fn failure_lines(log: &str) -> Vec<&str> {
@@ -27,10 +25,7 @@ fn failure_lines(log: &str) -> Vec<&str> {
 #[test]
 fn failed_runs_warn_at_the_default_level_rate_limited_and_the_api_address_is_logged() {
     let site = Site::new();
-    site.probe_job(
-        "flaky",
-        "every = \"1s\"\n[retry]\nmax_attempts = 1\n[config]\nmode = \"fatal\"\n",
-    );
+    site.probe_job("flaky", FAILING);
     let mut host = site.start_with_env(&[], &DEFAULT_LEVEL);
     let api = host.api_address();
     assert!(api.starts_with("http://127.0.0.1:"), "{api}");
@@ -53,97 +48,10 @@ fn failed_runs_warn_at_the_default_level_rate_limited_and_the_api_address_is_log
     assert!(log.contains("INFO") && log.contains("API listening on http://127.0.0.1:"), "{log}");
 }
 
-/// A webhook on 127.0.0.1 that records each request's body and answers with the next
-/// status of its plan (the last one repeats). Stops when dropped, or after two minutes.
-struct Recorder {
-    port: u16,
-    bodies: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Recorder {
-    fn start(plan: &'static [u16]) -> Recorder {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let bodies = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (seen, halt) = (bodies.clone(), stop.clone());
-        thread::spawn(move || {
-            let born = Instant::now();
-            while !halt.load(Ordering::Relaxed) && born.elapsed() < Duration::from_secs(120) {
-                let Ok((stream, _)) = listener.accept() else {
-                    // Kept: the accept loop's polling interval (a non-blocking listener, so
-                    // the thread can see `halt`).
-                    thread::sleep(Duration::from_millis(5));
-                    continue;
-                };
-                stream.set_nonblocking(false).unwrap();
-                stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                let Some(body) = read_request(&stream) else { continue };
-                let mut seen = seen.lock().unwrap();
-                seen.push(body);
-                let status = plan[(seen.len() - 1).min(plan.len() - 1)];
-                let answer = format!(
-                    "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                );
-                let _ = (&stream).write_all(answer.as_bytes());
-            }
-        });
-        Recorder { port, bodies, stop }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/hook", self.port)
-    }
-
-    fn bodies(&self) -> Vec<Value> {
-        let bodies = self.bodies.lock().unwrap();
-        bodies.iter().map(|b| serde_json::from_str(b).expect("a JSON body")).collect()
-    }
-
-    /// Polls until `pred` holds on the bodies or `timeout` passes.
-    fn wait(&self, timeout: Duration, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-        let look = || {
-            let bodies = self.bodies();
-            if pred(&bodies) { Break(bodies) } else { Continue(bodies) }
-        };
-        wait_until(timeout, look).unwrap_or_else(|bodies| bodies)
-    }
-}
-
-impl Drop for Recorder {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-/// One request's body (head and body bounded).
-fn read_request(stream: &TcpStream) -> Option<String> {
-    let mut reader = BufReader::new(stream);
-    let mut length = 0;
-    for _ in 0..100 {
-        let mut line = String::new();
-        reader.read_line(&mut line).ok()?;
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-        if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            length = value.trim().parse().ok()?;
-        }
-    }
-    let mut body = vec![0; length.min(1 << 20)];
-    reader.read_exact(&mut body).ok()?;
-    String::from_utf8(body).ok()
-}
-
 #[test]
 fn a_failing_job_posts_to_the_webhook_which_is_retried_and_a_dead_one_delays_nothing() {
     let site = Site::new();
-    site.probe_job(
-        "flaky",
-        "every = \"1s\"\n[retry]\nmax_attempts = 1\n[config]\nmode = \"fatal\"\n",
-    );
+    site.probe_job("flaky", FAILING);
     site.probe_job(
         "quiet",
         "every = \"1s\"\n[retry]\nmax_attempts = 1\n[notify]\non_failure = false\n\
@@ -238,4 +146,81 @@ fn validate_lists_a_jobs_notify_table_and_rejects_a_bad_webhook_at_its_line() {
     assert_eq!(code, 2, "{stdout}");
     let at = format!("{}:3:13: notify.webhooks: invalid URL \"mailto:ops\"", manifest.display());
     assert!(stdout.contains(&at), "{stdout}");
+}
+
+/// The failure lines in the host's log file so far.
+fn logged_failures(log: &std::path::Path) -> usize {
+    failure_lines(&std::fs::read_to_string(log).unwrap_or_default()).len()
+}
+
+#[test]
+fn at_a_stop_what_is_queued_for_a_slow_webhook_is_delivered_before_the_host_exits() {
+    let site = Site::new();
+    site.probe_job("flaky", FAILING);
+    crate::util::sandcron();
+    // The first document is held unanswered, so the next failure's waits in the queue.
+    let hook = Recorder::holding_first(Duration::from_secs(1));
+    let config = config_for(site.dir.path(), &hook.url(), "10s");
+    let host = site.start(&["--config", &config]);
+    let log = host.log.clone();
+    let logged = holds_within(Duration::from_secs(30), || logged_failures(&log) >= 2);
+    assert!(logged, "two failures logged:\n{}", host.log_text());
+    let stopping = std::thread::spawn(move || {
+        let mut host = host;
+        let started = Instant::now();
+        (host.stop(), started.elapsed())
+    });
+    // The webhook answers only once the host is stopping, and then a second late.
+    let text = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(holds_within(Duration::from_secs(10), || text().contains("SIGTERM received")));
+    hook.release();
+    let (code, took) = stopping.join().unwrap();
+    assert_eq!(code, 0, "{}", text());
+    // Exited: whatever arrived, arrived while it ran.
+    let bodies = hook.bodies();
+    let failed = site.runs("flaky");
+    let failed = with_status(&failed, "failed");
+    assert!(failed.len() >= 2, "{failed:#?}");
+    for run in &failed[..2] {
+        let delivered =
+            bodies.iter().any(|b| b["event"] == "run_failed" && b["run_id"] == run["run_id"]);
+        assert!(
+            delivered,
+            "{} not delivered before the exit: {bodies:#?}\n{}",
+            run["run_id"],
+            text()
+        );
+    }
+    eprintln!("stop with a slow webhook took {took:?}");
+    assert!(took >= Duration::from_secs(1), "the stop waited for the slow answer: {took:?}");
+    assert!(took < FLUSH_BOUND, "{took:?}");
+    assert!(!text().contains("undelivered"), "{}", text());
+}
+
+/// The stop's flush bound (5 s) plus a margin for the rest of the stop.
+const FLUSH_BOUND: Duration = Duration::from_secs(8);
+
+#[test]
+fn at_a_stop_a_webhook_that_never_answers_holds_the_exit_only_the_flush_bound() {
+    let site = Site::new();
+    site.probe_job("flaky", FAILING);
+    crate::util::sandcron();
+    let dead = TestServer::http(Reply::Silent);
+    // Each attempt could wait a minute for an answer; the stop must not.
+    let config = config_for(site.dir.path(), &dead.url("/dead"), "60s");
+    let mut host = site.start(&["--config", &config]);
+    let log = host.log.clone();
+    let tried = holds_within(Duration::from_secs(30), || {
+        logged_failures(&log) >= 1 && dead.connections() >= 1
+    });
+    assert!(tried, "a failure was posted:\n{}", host.log_text());
+    let started = Instant::now();
+    assert_eq!(host.stop(), 0, "{}", host.log_text());
+    let took = started.elapsed();
+    eprintln!("stop with a dead webhook took {took:?}");
+    assert!(took < FLUSH_BOUND, "the dead webhook held the stop for {took:?}");
+    assert!(took >= Duration::from_secs(4), "the stop gave the queue its time: {took:?}");
+    let text = host.log_text();
+    assert!(text.contains("stopping with notifications undelivered"), "{text}");
+    assert!(text.contains(&dead.url("/dead")), "names the webhook: {text}");
 }

@@ -1,6 +1,7 @@
 //! Issue 15, retention: `sandcron prune` keeps the limits and a dry run deletes nothing;
 //! `serve` prunes in the background, a job's `[retention]` over the host's flags, and a
-//! removed job's history goes after the host's max age.
+//! removed job's history goes after the host's max age; `validate` lists a job's
+//! `[retention]`.
 
 use std::path::Path;
 use std::process::Command;
@@ -141,4 +142,29 @@ fn serve_prunes_in_the_background_with_per_job_retention() {
     assert!(removed.is_empty(), "a removed job's rows past max age: {removed:#?}");
     let hostwide = site.wait_runs("hostwide", Duration::from_secs(10), |runs| runs.len() == 6);
     assert_eq!(hostwide.len(), 6, "the host's max age: only the 3-day-old row goes");
+}
+
+#[test]
+fn validate_lists_a_jobs_retention_table() {
+    let site = Site::new();
+    let manifest = site.jobs().join("kept.toml");
+    let validate = |text: &str| {
+        std::fs::write(&manifest, text).unwrap();
+        let (code, stdout, stderr) =
+            crate::util::sandcron_cmd(&["validate".as_ref(), manifest.as_os_str()]);
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        let line = stdout.lines().find(|l| l.starts_with("  retention: "));
+        line.unwrap_or_else(|| panic!("no retention line: {stdout}")).to_string()
+    };
+    assert_eq!(validate("every = \"1m\"\n"), "  retention: the host's");
+    assert_eq!(
+        validate(
+            "every = \"1m\"\n[retention]\nmax_age = \"7d\"\nmax_runs = 200\nkeep_last_failure = false\n"
+        ),
+        "  retention: runs due over 7days ago pruned, newest 200 runs kept, newest failure not kept apart"
+    );
+    assert_eq!(
+        validate("every = \"1m\"\n[retention]\nmax_runs = 50\n"),
+        "  retention: newest 50 runs kept; otherwise the host's"
+    );
 }

@@ -1,8 +1,9 @@
 //! Issue 14, defect 8: store failures are visible. A store the host cannot write is refused
 //! at start; one that stops writing while serving (a file size limit: every write past it
-//! fails, as on a full disk) turns `/readyz` to 503 and `sandcron_store_healthy` to 0, and
-//! recovery flips both back and records the slots lost meanwhile as `missed:store`; a store
-//! file deleted under the host is reported.
+//! fails, as on a full disk; the host ignores the SIGXFSZ that would kill it) turns
+//! `/readyz` to 503 and `sandcron_store_healthy` to 0, and recovery flips both back and
+//! records the slots lost meanwhile as `missed:store`; a store file deleted under the host
+//! is reported.
 
 use std::ops::ControlFlow::{Break, Continue};
 use std::path::{Path, PathBuf};
@@ -15,13 +16,13 @@ use crate::util::{sandcron, wait_until};
 
 /// Waits until `ready` holds, at most `within`; returns whether it did (a yes/no
 /// [`wait_until`]).
-fn holds_within(within: Duration, mut ready: impl FnMut() -> bool) -> bool {
+pub fn holds_within(within: Duration, mut ready: impl FnMut() -> bool) -> bool {
     wait_until(within, || if ready() { Break(()) } else { Continue(()) }).is_ok()
 }
 
 /// The value of an unlabelled sample, or the sum of a family's samples whose labels contain
 /// `labels`, from the `/metrics` text.
-fn metric(api: &str, name: &str, labels: &str) -> f64 {
+pub fn metric(api: &str, name: &str, labels: &str) -> f64 {
     get(api, "/metrics")
         .text
         .lines()
@@ -94,10 +95,23 @@ fn serve_refuses_a_read_only_store_file_or_folder() {
     }
 }
 
-/// A host whose SIGXFSZ is ignored, so a file size limit fails its writes (EFBIG) instead of
-/// killing it: the same store errors as a full disk, set and lifted on the running process.
+/// Whether process `pid` (or `self`) ignores SIGXFSZ, from the `SigIgn` mask in /proc.
+fn ignores_xfsz(pid: &str) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let mask = status.lines().find_map(|line| line.strip_prefix("SigIgn:")).unwrap();
+    let mask = u64::from_str_radix(mask.trim(), 16).unwrap();
+    mask & (1 << (libc::SIGXFSZ - 1)) != 0
+}
+
+/// A host started with SIGXFSZ at its default action (die), as a shell or systemd starts
+/// it: the host ignores the signal itself, so a file size limit set on the running process
+/// fails its writes (EFBIG), the same store errors as a full disk, instead of killing it.
 fn start_limitable(site: &Site) -> Host {
-    site.start_under(&["sh", "-c", "trap '' XFSZ; exec \"$@\"", "sh"], &[], &[])
+    assert!(!ignores_xfsz("self"), "the test would hand the host an ignored SIGXFSZ");
+    let host = site.start(&[]);
+    host.api();
+    assert!(ignores_xfsz(&host.pid().to_string()), "the host ignores SIGXFSZ itself");
+    host
 }
 
 fn set_file_size_limit(host: &Host, limit: &str) {

@@ -157,6 +157,7 @@ fn describe(spec: &JobSpec) {
         spec.secrets.iter().map(|s| format!("{} (from {})", s.name, s.source)).collect();
     println!("  secrets: {}", list(&secrets));
     println!("  notify:  {}", spec.notify.describe());
+    println!("  retention: {}", spec.retention.describe());
     for warning in &spec.warnings {
         println!("  warning: {warning}");
     }

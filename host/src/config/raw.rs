@@ -113,6 +113,29 @@ impl RetentionOverride {
     pub fn is_set(&self) -> bool {
         *self != RetentionOverride::default()
     }
+
+    /// A one-line description (`sandcron validate`): what the job sets, and that the
+    /// host's `--retention-*` settings apply to the rest.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(age) = self.max_age {
+            parts.push(format!("runs due over {age} ago pruned"));
+        }
+        if let Some(runs) = self.max_runs {
+            parts.push(format!("newest {runs} runs kept"));
+        }
+        match self.keep_last_failure {
+            Some(true) => parts.push("newest failure always kept".to_string()),
+            Some(false) => parts.push("newest failure not kept apart".to_string()),
+            None => {}
+        }
+        let all = self.max_age.is_some() && self.max_runs.is_some();
+        match (parts.is_empty(), all && self.keep_last_failure.is_some()) {
+            (true, _) => "the host's".to_string(),
+            (false, true) => parts.join(", "),
+            (false, false) => format!("{}; otherwise the host's", parts.join(", ")),
+        }
+    }
 }
 
 /// `[capabilities]` (M5). Nothing is granted unless listed here.

@@ -4,7 +4,8 @@
 //! A full queue drops its oldest event (counted: `sandcron_notifications_total{outcome=
 //! "dropped"}`); a failed POST (no answer within the timeout, or not 2xx) is retried at
 //! the head of its queue after an exponential backoff with a cap, so events stay in order,
-//! until the attempts run out (`outcome="failed"`).
+//! until the attempts run out (`outcome="failed"`). A stopping host waits a bounded time
+//! for the queues to drain ([`Target::flush`]).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
@@ -55,6 +56,15 @@ struct Delivery {
 #[derive(Default)]
 struct Queue {
     items: VecDeque<Delivery>,
+    /// A delivery is off the queue, its attempt under way.
+    in_flight: bool,
+}
+
+impl Queue {
+    /// Events not yet delivered nor given up: queued or in flight.
+    fn pending(&self) -> usize {
+        self.items.len() + usize::from(self.in_flight)
+    }
 }
 
 /// A webhook and its queue; its thread ends when the last handle is dropped.
@@ -62,7 +72,10 @@ pub(crate) struct Target {
     pub(crate) hook: Webhook,
     /// A std mutex: held to push or pop, never across the HTTP request.
     queue: Mutex<Queue>,
+    /// Signals the delivery thread: an event was queued.
     wake: Condvar,
+    /// Signals [`Target::flush`]: an attempt ended.
+    settled: Condvar,
     policy: Policy,
     metrics: Option<Arc<Metrics>>,
 }
@@ -78,6 +91,7 @@ impl Target {
             hook,
             queue: Mutex::default(),
             wake: Condvar::new(),
+            settled: Condvar::new(),
             policy,
             metrics,
         });
@@ -137,19 +151,49 @@ impl Target {
             return;
         }
         let Some(mut delivery) = queue.items.pop_front() else { return };
+        queue.in_flight = true;
         drop(queue);
         delivery.attempts += 1;
-        match self.post(agent, &delivery.body) {
-            Ok(()) => self.count("sent"),
+        let retry = match self.post(agent, &delivery.body) {
+            Ok(()) => {
+                self.count("sent");
+                None
+            }
             Err(err) if delivery.attempts >= self.policy.attempts => {
                 self.count("failed");
                 tracing::warn!(url = %self.hook.url, attempts = delivery.attempts, "notification not delivered: {err}");
+                None
             }
             Err(err) => {
                 tracing::info!(url = %self.hook.url, attempt = delivery.attempts, "notification failed, will retry: {err}");
                 delivery.due = Instant::now() + self.policy.delay(delivery.attempts);
-                self.lock().items.push_front(delivery);
+                Some(delivery)
             }
+        };
+        // One lock for both, so a flush never sees the retry neither queued nor in flight.
+        let mut queue = self.lock();
+        queue.in_flight = false;
+        if let Some(delivery) = retry {
+            queue.items.push_front(delivery);
+        }
+        drop(queue);
+        self.settled.notify_all();
+    }
+
+    /// Waits until every queued event is delivered (or given up after its attempts), or
+    /// `deadline` passes; returns how many were still pending. A webhook that never
+    /// answers holds this until the deadline, not longer.
+    pub(crate) fn flush(&self, deadline: Instant) -> usize {
+        let mut queue = self.lock();
+        loop {
+            let now = Instant::now();
+            if queue.pending() == 0 || now >= deadline {
+                return queue.pending();
+            }
+            queue = match self.settled.wait_timeout(queue, deadline - now) {
+                Ok((queue, _)) => queue,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
         }
     }
 
@@ -184,12 +228,11 @@ mod tests {
         assert_eq!(delays, [100, 200, 400, 500, 500]);
     }
 
-    #[test]
-    fn a_full_queue_drops_its_oldest_event_and_counts_it() {
-        let metrics = Arc::new(Metrics::new());
-        // Port 1 refuses at once, and the hour-long backoff keeps the queue undrained.
+    /// A webhook on port 1 (refused at once) whose hour-long backoff keeps its queue
+    /// undrained.
+    fn undrained(queue: usize, metrics: Option<Arc<Metrics>>) -> Arc<Target> {
         let policy = Policy {
-            queue: 2,
+            queue,
             timeout: Duration::from_millis(200),
             attempts: 100,
             backoff: Duration::from_secs(3600),
@@ -201,7 +244,29 @@ mod tests {
             headers: Default::default(),
             token: None,
         };
-        let target = Target::start(hook, policy, Some(metrics.clone())).unwrap();
+        Target::start(hook, policy, metrics).unwrap()
+    }
+
+    #[test]
+    fn a_flush_returns_at_once_when_empty_and_at_its_deadline_when_stuck() {
+        let target = undrained(10, None);
+        let started = Instant::now();
+        assert_eq!(target.flush(started + Duration::from_secs(5)), 0);
+        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+
+        target.push(Arc::from("{}"));
+        target.push(Arc::from("{}"));
+        let started = Instant::now();
+        let bound = Duration::from_millis(300);
+        assert_eq!(target.flush(started + bound), 2, "both still pending");
+        let took = started.elapsed();
+        assert!(took >= bound && took < bound + Duration::from_secs(1), "{took:?}");
+    }
+
+    #[test]
+    fn a_full_queue_drops_its_oldest_event_and_counts_it() {
+        let metrics = Arc::new(Metrics::new());
+        let target = undrained(2, Some(metrics.clone()));
         for i in 0..5 {
             target.push(Arc::from(format!("{{\"n\":{i}}}")));
         }

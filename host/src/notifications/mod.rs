@@ -8,6 +8,10 @@
 //! pushes it onto the queue of each webhook that wants it (`deliver`: one thread per
 //! webhook, bounded queue, retries with backoff).
 //!
+//! At a clean stop the host calls [`Notifier::flush`]: suppressed failures are summed up
+//! and the queues get up to [`FLUSH_WITHIN`] (5 s, all webhooks together) to deliver
+//! what they hold; whatever is left then is logged and dropped.
+//!
 //! # Design decision
 //! The handle is a plain `Clone` struct held in the scheduler's `Services`, so each hook
 //! point is one line beside the metric it already updates; everything slow (HTTP, retries,
@@ -33,6 +37,8 @@ use limiter::Limiter;
 const TICK: Duration = Duration::from_secs(1);
 /// Longest reason sent in a document (a guest's message can be long).
 const MAX_REASON: usize = 2000;
+/// How long a stopping host waits for its webhooks, all together.
+pub const FLUSH_WITHIN: Duration = Duration::from_secs(5);
 
 /// The handle the host's parts report events through. Cloning shares it.
 #[derive(Clone, Default)]
@@ -114,6 +120,40 @@ impl Notifier {
         tracing::warn!(parent: None, job = %job, suppressed = count, "…and {reason} (see `sandcron runs {job}`)");
         let details = json!({ "count": count });
         self.emit(EventKind::FailuresSuppressed, Some(notify), job, None, &reason, details);
+    }
+
+    /// Sums up every failure window now, then waits until each webhook's queue is
+    /// delivered or `deadline` passes (a dead webhook holds it that long, no longer).
+    /// Returns how many events were left undelivered; each webhook with some says so.
+    pub fn flush(&self, deadline: Instant) -> usize {
+        // A window that closes "a minute from now" closes every window there is.
+        let pending = self.lock_limiter().closed(Instant::now() + limiter::WINDOW);
+        for (job, count, notify) in pending {
+            self.summary(&notify, &job, count);
+        }
+        let own: Vec<Arc<Target>> = self
+            .inner
+            .job_targets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let mut left = 0;
+        for target in self.inner.targets.iter().chain(&own) {
+            let undelivered = target.flush(deadline);
+            if undelivered > 0 {
+                tracing::warn!(url = %target.hook.url, undelivered, "stopping with notifications undelivered");
+            }
+            left += undelivered;
+        }
+        left
+    }
+
+    /// [`Notifier::flush`] on a blocking thread, for the host's async stop path.
+    pub async fn flush_at_stop(&self) -> usize {
+        let (notifier, deadline) = (self.clone(), Instant::now() + FLUSH_WITHIN);
+        tokio::task::spawn_blocking(move || notifier.flush(deadline)).await.unwrap_or(0)
     }
 
     /// A run ended; reports it when it failed (an interrupted or missed run is no failure).

@@ -16,7 +16,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use super::Services;
+use super::{JobDef, Services};
 use super::handle::{ControlError, Triggered};
 use super::launch::{Interrupt, Launcher, RowStart, RunDone, RunOrder, claim_row, new_run_id};
 use super::recorder::Recorder;
@@ -76,6 +76,15 @@ impl Launcher for GuestPool {
         );
         self.guests.spawn(tracing::Instrument::instrument(task, span));
     }
+}
+
+/// A slot that passed its starting deadline here, after the scheduler let it through (a
+/// late claim, a long wait for a worker): counted and notified like the slots the
+/// scheduler itself records as `missed:deadline`.
+fn missed_deadline(services: &Services, def: &JobDef) {
+    let reason = SlotReason::Deadline.as_str();
+    services.metrics.slots_not_run(&def.spec.name, reason, 1);
+    services.notify.slots_not_run(Some(&def.spec), &def.spec.name, reason, 1);
 }
 
 /// Claims, runs and records one attempt, then reports to the scheduler.
@@ -156,6 +165,7 @@ pub(crate) async fn run_one(
     }
     if too_late {
         tracing::warn!(slot = order.at.slot_ms, "missed: waited past starting_deadline");
+        missed_deadline(&services, &order.def);
         report.taken = true; // nothing ran: no retry, no breaker verdict
         let _ = done.send(report);
         return;
@@ -198,6 +208,7 @@ pub(crate) async fn run_one(
             slot = order.at.slot_ms,
             "missed: waited for a worker past starting_deadline"
         );
+        missed_deadline(&services, &order.def);
         report.taken = true; // nothing ran: no retry, no breaker verdict
         let finish = RunFinish {
             status: RunStatus::Missed,
