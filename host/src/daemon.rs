@@ -8,7 +8,6 @@
 
 use std::fs::File;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,8 +42,6 @@ pub struct ServeConfig {
     pub grace: Duration,
     /// How long before its instant a slot is claimed.
     pub claim_ahead: Duration,
-    /// Where to serve the HTTP API, metrics and dashboard; `None` serves none.
-    pub api: Option<SocketAddr>,
     /// The API's bearer token.
     pub token: Option<String>,
     /// Serve the API over TLS with this identity.
@@ -111,8 +108,27 @@ fn owner_id() -> String {
     format!("{host}-{}-{started}", std::process::id())
 }
 
+/// The store's lock, held for as long as the host serves it (`sandcron jobs` reads it to
+/// tell whether a host is running).
+pub struct StoreLock {
+    _file: File,
+}
+
+/// What `serve` is handed, already taken by its caller: the store's lock and the API's
+/// listening socket (bound from `--api`, inherited, or none). The daemon binds nothing
+/// itself, so whoever starts it (a test on port 0, systemd) knows the address first.
+pub struct Handed {
+    /// The store's lock ([`lock_store`]).
+    pub store_lock: StoreLock,
+    /// The API's socket, listening and non-blocking; `None` serves no API.
+    pub api: Option<std::net::TcpListener>,
+}
+
 /// Takes the store's lock file, or says who holds it.
-fn lock_store(store: &Path) -> anyhow::Result<File> {
+///
+/// # Errors
+/// Another host holds it, or the lock file cannot be created.
+pub fn lock_store(store: &Path) -> anyhow::Result<StoreLock> {
     let path = store.with_extension("lock");
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
@@ -134,7 +150,7 @@ fn lock_store(store: &Path) -> anyhow::Result<File> {
         );
     }
     std::fs::write(&path, format!("pid {}", std::process::id())).ok();
-    Ok(file)
+    Ok(StoreLock { _file: file })
 }
 
 /// Keeps the pruner's per-job policies current: a job's `[retention]` over the host's.
@@ -148,35 +164,22 @@ fn job_retention(policies: &JobPolicies, host: RetentionPolicy, spec: &JobSpec) 
     policies.set(&spec.name, policy);
 }
 
-/// Runs the host until `shutdown` resolves; guests run on `guests`.
+/// Runs the host on what it was handed until `shutdown` resolves; guests run on `guests`.
+///
+/// # Errors
+/// The store cannot be opened, the runtime or the watcher cannot start, or the scheduler
+/// cannot run; the API's exposure is the caller's to judge (`commands/serve.rs`).
 pub async fn serve(
     config: ServeConfig,
+    handed: Handed,
     guests: tokio::runtime::Handle,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let _lock = lock_store(&config.store)?;
-    if config.api.is_some_and(|addr| api::needs_token(&addr)) && config.token.is_none() {
-        bail!(
-            "the API address is not loopback: set --token (or SANDCRON_TOKEN), or bind 127.0.0.1"
-        );
-    }
-    if config.api.is_some_and(|addr| api::needs_token(&addr))
-        && config.api_tls.is_none()
-        && !config.insecure_http
-    {
-        bail!(
-            "the API address is not loopback: serve TLS (--tls-cert, --tls-key) or pass --insecure-http"
-        );
-    }
-    // Bind before anything runs, so a taken port stops the host with a clear error.
-    let listener = match config.api {
-        Some(addr) => Some(
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot serve the API on {addr}"))?,
-        ),
-        None => None,
-    };
+    let Handed { store_lock: _lock, api } = handed;
+    let listener = api
+        .map(tokio::net::TcpListener::from_std)
+        .transpose()
+        .context("cannot serve the API on the socket handed over")?;
     let store = Arc::new(SqliteStore::open(&config.store)?);
     let writer = store.clone();
     let retention = Arc::new(JobPolicies::default());
@@ -336,6 +339,8 @@ async fn run_until_stopped(
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
     use super::*;
     use crate::store::TempDb;
 

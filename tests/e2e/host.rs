@@ -1,7 +1,10 @@
 //! A live `sandcron serve` for end-to-end tests: start it on a jobs folder and a store,
 //! stop it gracefully or kill it, and read its runs through the CLI.
 
+use std::net::TcpListener;
 use std::ops::ControlFlow::{Break, Continue};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -74,6 +77,13 @@ impl Site {
             }
             None => Command::new(sandcron()),
         };
+        // Tests run hosts side by side: unless the test names its own address, each host is
+        // handed a socket the test bound on a free port, so the test knows its address.
+        let own_api = extra.iter().any(|a| *a == "--api" || *a == "--no-api");
+        let socket = (!own_api).then(|| TcpListener::bind("127.0.0.1:0").expect("a free port"));
+        if let Some(socket) = &socket {
+            hand_over_as_fd3(&mut command, socket);
+        }
         let child = command
             .args(["serve", "--jobs"])
             .arg(self.jobs())
@@ -82,19 +92,15 @@ impl Site {
             .arg("--cache-dir")
             .arg(cache)
             .args(extra)
-            // Tests run hosts side by side: each API takes a free port (see `Host::api`).
-            .args(if extra.iter().any(|a| *a == "--api" || *a == "--no-api") {
-                &[][..]
-            } else {
-                &["--api", "127.0.0.1:0"][..]
-            })
+            .args(if own_api { &[][..] } else { &["--api-fd", "3"][..] })
             .env("SANDCRON_LOG", "info")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("serve starts");
-        Host { child: Some(child), log: log_path }
+        let base = socket.map(|s| format!("http://{}", s.local_addr().unwrap()));
+        Host { child: Some(child), log: log_path, base }
     }
 
     /// `sandcron runs JOB --json`, oldest first; none while the store does not know the job
@@ -145,12 +151,14 @@ impl Site {
 pub struct Host {
     child: Option<Child>,
     pub log: PathBuf,
+    /// The API's base URL when the test bound its socket (see `Site::spawn`).
+    base: Option<String>,
 }
 
 impl Host {
     /// A host the test started itself, its stderr going to `log`.
     pub fn adopt(child: Child, log: PathBuf) -> Host {
-        Host { child: Some(child), log }
+        Host { child: Some(child), log, base: None }
     }
 
     /// SIGTERM, then wait for exit; returns the exit code.
@@ -177,8 +185,8 @@ impl Host {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// The API's base URL (`http://127.0.0.1:PORT`, from the host's "API listening" log
-    /// line) once `/readyz` says every job in the folder is loaded; waits up to 30 s.
+    /// The API's base URL (`http://127.0.0.1:PORT`) once `/readyz` says every job in the
+    /// folder is loaded; waits up to 30 s.
     pub fn api(&self) -> String {
         let base = self.api_address();
         let local = base.replace("0.0.0.0", "127.0.0.1");
@@ -191,8 +199,12 @@ impl Host {
         base
     }
 
-    /// The API's base URL as soon as the host logs it (before jobs are loaded).
+    /// The API's base URL: the socket the test bound and handed over, or, for a host given
+    /// its own `--api` (or started by the test itself), the address it logs.
     pub fn api_address(&self) -> String {
+        if let Some(base) = &self.base {
+            return base.clone();
+        }
         let logged = || {
             let log = self.log_text();
             let Some(at) = log.find("API listening on ") else { return Continue(log) };
@@ -211,6 +223,25 @@ impl Drop for Host {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// Makes `socket` the child's descriptor 3 (what `serve --api-fd 3` takes over): `dup2`
+/// in the forked child, before exec; the copy it makes is not close-on-exec.
+fn hand_over_as_fd3(command: &mut Command, socket: &TcpListener) {
+    let fd = socket.as_raw_fd();
+    #[allow(unsafe_code)]
+    // SAFETY: between fork and exec only async-signal-safe calls are made (dup2, fcntl),
+    // on descriptors the child inherited.
+    unsafe {
+        command.pre_exec(move || {
+            let ok = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0) != -1
+            } else {
+                libc::dup2(fd, 3) != -1
+            };
+            if ok { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+        });
     }
 }
 

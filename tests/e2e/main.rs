@@ -20,6 +20,7 @@ mod inspect;
 mod install;
 mod journald;
 mod languages;
+mod listen;
 mod metrics;
 mod net_servers;
 mod network;

@@ -50,6 +50,12 @@ pub struct ServeArgs {
     /// Serve no HTTP API at all.
     #[arg(long, conflicts_with = "api")]
     pub no_api: bool,
+    /// Serve the API on a TCP socket already bound and listening on file descriptor N,
+    /// inherited from the process that started the host (a supervisor; a test harness that
+    /// bound port 0): the host binds nothing itself. Under systemd socket activation
+    /// (LISTEN_FDS) the passed socket is taken without this flag.
+    #[arg(long, value_name = "N", conflicts_with = "no_api")]
+    pub api_fd: Option<i32>,
     /// Most API connections open at once; further ones wait, and an idle one is closed to
     /// make room. Lowered to what the descriptor limit (ulimit -n) leaves after the store,
     /// the watcher and the workers.

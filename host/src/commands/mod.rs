@@ -5,6 +5,7 @@ mod api_client;
 pub mod control;
 pub mod docs;
 pub mod jobs;
+mod listen;
 pub mod logs;
 pub mod new;
 pub mod next;

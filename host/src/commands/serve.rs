@@ -1,11 +1,15 @@
 //! `sandcron serve`: the long-running host. Builds the two tokio runtimes (scheduler and
 //! guest pool), turns SIGTERM/SIGINT into the shutdown future, and hands off to the daemon.
 
+use std::net::SocketAddr;
+
 use crate::api::{ApiTls, ConnectionLimits, connection_budget};
 use crate::api_url::Scheme;
 use crate::cli::ServeArgs;
 use crate::config::host_notify;
-use crate::daemon::{ServeConfig, serve};
+use crate::daemon::{Handed, ServeConfig, lock_store, serve};
+
+use super::listen::ListenFrom;
 
 use super::{Exit, default_cache_dir, default_store_path};
 
@@ -83,7 +87,6 @@ pub fn main(args: ServeArgs) -> Exit {
         workers,
         grace: args.grace.0,
         claim_ahead: args.claim_ahead.0,
-        api: (!args.no_api).then_some(api),
         token,
         api_tls,
         insecure_http: args.insecure_http,
@@ -96,27 +99,40 @@ pub fn main(args: ServeArgs) -> Exit {
         },
         notify,
     };
-    if config.api.is_some_and(|addr| crate::api::needs_token(&addr)) && config.token.is_none() {
-        eprintln!(
-            "error: --api {} is not a loopback address: anyone who can reach it could run and \
-             pause jobs. Set --token-file (or --token), or bind 127.0.0.1.",
-            args.api
-        );
-        return Exit::InvalidInput;
-    }
-    let exposed = config.api.is_some_and(|addr| crate::api::needs_token(&addr));
-    if exposed && config.api_tls.is_none() && !config.insecure_http {
-        eprintln!(
-            "error: --api {} is not a loopback address, and plain HTTP would carry the token \
-             and every request in clear text. Serve TLS with --tls-cert FILE --tls-key FILE, \
-             or pass --insecure-http if something else encrypts the path (a VPN, a TLS proxy).",
-            args.api
-        );
-        return Exit::InvalidInput;
-    }
     if !config.jobs_dir.is_dir() {
         eprintln!("error: jobs folder {} does not exist", config.jobs_dir.display());
         return Exit::InvalidInput;
+    }
+    // A requested address is judged before anything is bound; an inherited socket once it
+    // is taken (it may be bound anywhere).
+    let from = ListenFrom::choose(args.api_fd, api);
+    if let ListenFrom::Bind(addr) = from
+        && !args.no_api
+        && let Err(exit) = refuse_exposed(&config, addr, &format!("--api {}", args.api))
+    {
+        return exit;
+    }
+    // The store first: a second host on one store is told so, whatever its port.
+    let store_lock = match lock_store(&config.store) {
+        Ok(lock) => lock,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return Exit::HostError;
+        }
+    };
+    let listener = match (!args.no_api).then(|| from.listener()).transpose() {
+        Ok(listener) => listener,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return Exit::HostError;
+        }
+    };
+    if !matches!(from, ListenFrom::Bind(_))
+        && let Some(addr) = listener.as_ref().and_then(|l| l.local_addr().ok())
+        && let Err(exit) =
+            refuse_exposed(&config, addr, &format!("the API socket handed over ({addr})"))
+    {
+        return exit;
     }
     let guests = match tokio::runtime::Builder::new_multi_thread()
         .thread_name("sandcron-guest")
@@ -141,7 +157,8 @@ pub fn main(args: ServeArgs) -> Exit {
             return Exit::HostError;
         }
     };
-    let result = host.block_on(serve(config, guests.handle().clone(), shutdown_signal()));
+    let handed = Handed { store_lock, api: listener };
+    let result = host.block_on(serve(config, handed, guests.handle().clone(), shutdown_signal()));
     guests.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(()) => Exit::Success,
@@ -150,6 +167,30 @@ pub fn main(args: ServeArgs) -> Exit {
             Exit::HostError
         }
     }
+}
+
+/// Refuses an API that others could reach without a token, or that would carry the token
+/// in clear text; `shown` names the address the way the operator gave it.
+fn refuse_exposed(config: &ServeConfig, addr: SocketAddr, shown: &str) -> Result<(), Exit> {
+    if !crate::api::needs_token(&addr) {
+        return Ok(());
+    }
+    if config.token.is_none() {
+        eprintln!(
+            "error: {shown} is not a loopback address: anyone who can reach it could run and \
+             pause jobs. Set --token-file (or --token), or bind 127.0.0.1."
+        );
+        return Err(Exit::InvalidInput);
+    }
+    if config.api_tls.is_none() && !config.insecure_http {
+        eprintln!(
+            "error: {shown} is not a loopback address, and plain HTTP would carry the token \
+             and every request in clear text. Serve TLS with --tls-cert FILE --tls-key FILE, \
+             or pass --insecure-http if something else encrypts the path (a VPN, a TLS proxy)."
+        );
+        return Err(Exit::InvalidInput);
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

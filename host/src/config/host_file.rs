@@ -27,7 +27,9 @@ use super::error::HostFileError;
 pub const RESERVED: &[&str] = &["notify"];
 
 /// Flags that are no config keys: clap's own, and the file itself.
-const NOT_KEYS: &[&str] = &["help", "version", "config"];
+/// `--api-fd` names a descriptor of this process's start (a parent's bound socket), not a
+/// setting a file could hold.
+const NOT_KEYS: &[&str] = &["help", "version", "config", "api_fd"];
 
 /// Whether a flag of `serve` is a config key (clap's own flags and `--config` are not).
 pub fn is_key(arg: &Arg) -> bool {
