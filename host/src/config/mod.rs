@@ -6,6 +6,7 @@
 
 mod allowlist;
 mod error;
+mod grants;
 pub mod host_file;
 mod notify;
 mod raw;
@@ -18,13 +19,11 @@ use std::path::Path;
 pub use crate::schedule::{DstFold, DstGap};
 pub use allowlist::{AllowedHost, HostPattern, NetScheme, PortPattern, canonical, normalize_name};
 pub use error::{HostFileError, ManifestError};
+pub use grants::{Capabilities, DirGrant, HostLimits, Limits, NetLimits};
 pub use notify::{EventKind, JobNotify, NotifySettings, Webhook, host_notify};
 pub use raw::{Misfire, Overlap, RetentionOverride};
 pub use secrets::{Secret, SecretSource, SecretValue};
-pub use spec::{
-    BreakerPolicy, Capabilities, DirGrant, HostLimits, JobSpec, Limits, NetLimits, RetryPolicy,
-    Timing,
-};
+pub use spec::{BreakerPolicy, JobSpec, RetryPolicy, Timing};
 pub use units::{ByteSize, Span};
 
 /// Reads and validates the manifest at `path` for the job called `name`.

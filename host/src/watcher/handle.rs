@@ -7,7 +7,7 @@
 //! the loop may be in the middle of handing a change to a full channel.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -23,7 +23,6 @@ const EVENT_BUFFER: usize = 256;
 /// A running folder watcher. Dropping it stops the scan loop, which closes the event
 /// channel; a load already running finishes on its worker thread and is discarded.
 pub struct Watcher {
-    dir: PathBuf,
     /// Set on drop; the loop checks it after every wake-up and while waiting on a full
     /// event channel.
     stop: Arc<AtomicBool>,
@@ -60,18 +59,13 @@ impl Watcher {
         let stop = Arc::new(AtomicBool::new(false));
         let (initial_tx, initial_scan) = watch::channel(false);
         let wake = scan_loop::start(&dir, loader, use_notify, events, stop.clone(), initial_tx)?;
-        Ok((Watcher { dir, stop, initial_scan, wake }, receiver))
+        Ok((Watcher { stop, initial_scan, wake }, receiver))
     }
 
     /// Becomes true once every job in the folder at start has been reported (added or
     /// invalid): each of those changes is in the event channel before the flag flips.
     pub fn initial_scan(&self) -> watch::Receiver<bool> {
         self.initial_scan.clone()
-    }
-
-    /// The folder being watched.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
 

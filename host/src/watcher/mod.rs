@@ -45,13 +45,16 @@ mod scan;
 mod scan_loop;
 mod state;
 
+#[cfg(test)]
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
+#[cfg(test)]
 use std::time::Instant;
 
 pub use self::handle::Watcher;
-pub use self::state::WatchState;
+#[cfg(test)]
+use self::state::WatchState;
 
 /// What the host does with a candidate job; implemented by the daemon with the real
 /// manifest parser + wasmtime.
@@ -110,6 +113,7 @@ pub enum JobChange<J> {
 
 impl<J> JobChange<J> {
     /// The job this change is about.
+    #[cfg(test)]
     pub fn name(&self) -> &str {
         match self {
             JobChange::Added { name, .. }
@@ -135,7 +139,8 @@ impl<J> std::fmt::Debug for JobChange<J> {
 /// One synchronous scan of `dir` at `now`: lists the folder, and loads (on this thread)
 /// every job whose files have held still since an earlier call at least 300 ms before.
 /// Keep `state` across calls; the first call only starts the debounce clock. Fails only if
-/// the folder cannot be listed.
+/// the folder cannot be listed. The tests' way in; `Watcher` runs the same steps on its thread.
+#[cfg(test)]
 pub fn scan_once<L: JobLoader>(
     dir: &Path,
     loader: &L,
