@@ -132,6 +132,9 @@ impl Bare {
     }
 }
 
+/// A caps workload: its name, its wasm, the manual payload, whether it succeeds.
+type Workload<'a> = (&'a str, &'a [u8], Option<&'a [u8]>, bool);
+
 struct Samples {
     name: &'static str,
     times: Vec<Duration>,
@@ -272,7 +275,7 @@ fn main() {
         Runtime::new(&RuntimeConfig { bench_without_caps: true, ..RuntimeConfig::default() })
             .unwrap();
     let probe = guest("probe");
-    let workloads: [(&str, &[u8], Option<&[u8]>, bool); 3] = [
+    let workloads: [Workload; 3] = [
         ("hello-rust", &bytes, None, true),
         ("probe log-flood:200", &probe, Some(b"log-flood:200"), true),
         ("probe big-error:3000", &probe, Some(b"big-error:3000"), false),
