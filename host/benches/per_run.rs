@@ -8,9 +8,25 @@
 //!   classification), with an in-memory state store so SQLite is not measured;
 //! - `product/sqlite`: the same with the real SQLite state store.
 //!
+//! Then what issue 14's guards cost (its "no regression from the caps and the digest
+//! check, per_run side by side"), each pair interleaved the same way:
+//! - per run, `caps` vs `no caps`: the product path against the same runtime built with
+//!   `RuntimeConfig::bench_without_caps` (a switch only benches set), which skips exactly
+//!   the caps on what a run hands back: stdout/stderr capture caps, the log buffer's JSON
+//!   accounting and line/field caps, the reason and summary cuts. Everything else is the
+//!   same code. Three workloads: hello-rust (two log lines, a summary), the test probe
+//!   logging 200 lines of ~100 bytes (`log-flood:200`), and the probe failing with a
+//!   3,000-byte reason (`big-error:3000`); all stay under the caps, so both variants keep
+//!   the same data and the difference is the guards' bookkeeping;
+//! - per load from the compile cache, `digest` vs `no digest`: `Runtime::load` of a cached
+//!   entry with its keyed digest checked, against the same load without the check (the
+//!   same switch). A host loads each job version once, so this is paid per start and per
+//!   edit, and once per `sandcron run`; measured for hello-rust and, when built, the 18 MB
+//!   hello-python component (a 40 MB entry).
+//!
 //! Run: `bash scripts/build-guests.sh && cargo bench -p sandcron --bench per_run`
 //! (it sets `RUST_LIB_BACKTRACE=0` as the binary does; see `main.rs`)
-//! (`SANDCRON_BENCH_RUNS=N` sets runs per variant; default 20000).
+//! (`SANDCRON_BENCH_RUNS=N` sets runs per variant; default 20000; loads are a tenth).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -18,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use sandcron::config::JobSpec;
 use sandcron::job::{RunOutcome, RunRequest};
-use sandcron::runtime::{Runtime, RuntimeConfig};
+use sandcron::runtime::{LoadedJob, Runtime, RuntimeConfig};
 use sandcron::store::{SqliteStore, StateStore};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
@@ -116,16 +132,26 @@ impl Bare {
     }
 }
 
+/// A caps workload: its name, its wasm, the manual payload, whether it succeeds.
+type Workload<'a> = (&'a str, &'a [u8], Option<&'a [u8]>, bool);
+
 struct Samples {
     name: &'static str,
     times: Vec<Duration>,
 }
 
 impl Samples {
-    fn report(&mut self, baseline_p50: Option<Duration>) -> Duration {
+    fn new(name: &'static str) -> Self {
+        Samples { name, times: Vec::new() }
+    }
+
+    fn pick(&mut self, q: f64) -> Duration {
         self.times.sort();
-        let pick = |q: f64| self.times[((self.times.len() as f64 - 1.0) * q) as usize];
-        let (p50, p99) = (pick(0.50), pick(0.99));
+        self.times[((self.times.len() as f64 - 1.0) * q) as usize]
+    }
+
+    fn report(&mut self, baseline_p50: Option<Duration>) -> Duration {
+        let (p50, p99) = (self.pick(0.50), self.pick(0.99));
         let total: Duration = self.times.iter().sum();
         let rate = self.times.len() as f64 / total.as_secs_f64();
         let ratio = baseline_p50.map_or(String::from("1.00x (baseline)"), |b| {
@@ -142,14 +168,35 @@ impl Samples {
     }
 }
 
+/// One guard's pair, `with` and `without`, printed as medians, p99s and their ratio.
+fn report_pair(what: &str, with: &mut Samples, without: &mut Samples) {
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let (w50, w99, o50, o99) =
+        (with.pick(0.5), with.pick(0.99), without.pick(0.5), without.pick(0.99));
+    println!(
+        "{what:<28} {:<9} p50 {:>8.1} µs  p99 {:>8.1} µs | {:<10} p50 {:>8.1} µs  p99 {:>8.1} µs | p50 ratio {:.3}",
+        with.name,
+        us(w50),
+        us(w99),
+        without.name,
+        us(o50),
+        us(o99),
+        w50.as_secs_f64() / o50.as_secs_f64()
+    );
+}
+
 fn main() {
     common::quiet_library_backtraces();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), Into::into);
-    let wasm = target.join("guests/hello-rust.wasm");
-    let bytes = std::fs::read(&wasm)
-        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/build-guests.sh first)", wasm.display()));
+    let guest = |name: &str| {
+        let wasm = target.join("guests").join(format!("{name}.wasm"));
+        std::fs::read(&wasm).unwrap_or_else(|e| {
+            panic!("{}: {e} (run scripts/build-guests.sh first)", wasm.display())
+        })
+    };
+    let bytes = guest("hello-rust");
     let runs: usize =
         std::env::var("SANDCRON_BENCH_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(20_000);
 
@@ -182,20 +229,24 @@ fn main() {
     let mut samples: Vec<Samples> =
         ["bare", "product/pooling", "product/on-demand", "product/sqlite"]
             .into_iter()
-            .map(|name| Samples { name, times: Vec::with_capacity(runs) })
+            .map(Samples::new)
             .collect();
-    let product = |runtime: &Runtime, job, state: &Arc<dyn StateStore>| {
-        let started = Instant::now();
-        let report = tokio.block_on(runtime.execute(job, &spec, Some(state.clone()), &request));
-        let elapsed = started.elapsed();
-        assert_eq!(report.outcome, RunOutcome::Succeeded, "{}", report.outcome.reason());
+    let product =
+        |runtime: &Runtime, job: &LoadedJob, state: &Arc<dyn StateStore>, request: &RunRequest| {
+            let started = Instant::now();
+            let report = tokio.block_on(runtime.execute(job, &spec, Some(state.clone()), request));
+            let elapsed = started.elapsed();
+            (elapsed, report.outcome)
+        };
+    let succeeded = |(elapsed, outcome): (Duration, RunOutcome)| {
+        assert_eq!(outcome, RunOutcome::Succeeded, "{}", outcome.reason());
         elapsed
     };
     // Warm up every variant, then interleave.
     for _ in 0..200 {
         bare.run_once(&context);
-        product(&pooled, &pooled_job, &memory);
-        product(&on_demand, &on_demand_job, &memory);
+        succeeded(product(&pooled, &pooled_job, &memory, &request));
+        succeeded(product(&on_demand, &on_demand_job, &memory, &request));
     }
     for _ in 0..runs / 100 {
         for _ in 0..100 {
@@ -204,18 +255,87 @@ fn main() {
             samples[0].times.push(started.elapsed());
         }
         for _ in 0..100 {
-            samples[1].times.push(product(&pooled, &pooled_job, &memory));
+            samples[1].times.push(succeeded(product(&pooled, &pooled_job, &memory, &request)));
         }
         for _ in 0..100 {
-            samples[2].times.push(product(&on_demand, &on_demand_job, &memory));
+            let run = product(&on_demand, &on_demand_job, &memory, &request);
+            samples[2].times.push(succeeded(run));
         }
         for _ in 0..100 {
-            samples[3].times.push(product(&pooled, &pooled_job, &sqlite));
+            samples[3].times.push(succeeded(product(&pooled, &pooled_job, &sqlite, &request)));
         }
     }
     let baseline = samples[0].report(None);
     for sample in &mut samples[1..] {
         sample.report(Some(baseline));
+    }
+
+    // Issue 14's guards: the same pooled runtime with and without them.
+    let uncapped =
+        Runtime::new(&RuntimeConfig { bench_without_caps: true, ..RuntimeConfig::default() })
+            .unwrap();
+    let probe = guest("probe");
+    let workloads: [Workload; 3] = [
+        ("hello-rust", &bytes, None, true),
+        ("probe log-flood:200", &probe, Some(b"log-flood:200"), true),
+        ("probe big-error:3000", &probe, Some(b"big-error:3000"), false),
+    ];
+    println!("\nissue 14's caps per run ({runs} runs each, interleaved in rounds of 100)");
+    for (what, wasm, payload, ok) in workloads {
+        let (with_job, without_job) = (pooled.load(wasm).unwrap(), uncapped.load(wasm).unwrap());
+        let request = RunRequest::manual("hello-rust", payload.map(<[u8]>::to_vec));
+        let run = |runtime: &Runtime, job: &LoadedJob| {
+            let (elapsed, outcome) = product(runtime, job, &memory, &request);
+            assert_eq!(outcome == RunOutcome::Succeeded, ok, "{what}: {}", outcome.reason());
+            elapsed
+        };
+        let (mut with, mut without) = (Samples::new("caps"), Samples::new("no caps"));
+        for _ in 0..200 {
+            run(&pooled, &with_job);
+            run(&uncapped, &without_job);
+        }
+        for _ in 0..runs / 100 {
+            (0..100).for_each(|_| with.times.push(run(&pooled, &with_job)));
+            (0..100).for_each(|_| without.times.push(run(&uncapped, &without_job)));
+        }
+        report_pair(what, &mut with, &mut without);
+    }
+
+    // The digest check of a cached entry, per load.
+    let cache_dir = db_dir.join("cache");
+    let cached = |bench_without_caps| {
+        let config = RuntimeConfig {
+            cache_dir: Some(cache_dir.clone()),
+            bench_without_caps,
+            ..RuntimeConfig::default()
+        };
+        Runtime::new(&config).unwrap()
+    };
+    let (checked, unchecked) = (cached(false), cached(true));
+    let loads = (runs / 10).max(10);
+    println!("\ncached load, digest checked or not ({loads} loads each, interleaved in tens)");
+    let python = target.join("guests/hello-python.wasm");
+    let mut guests = vec![("hello-rust", bytes.clone())];
+    match std::fs::read(&python) {
+        Ok(wasm) => guests.push(("hello-python (18 MB)", wasm)),
+        Err(err) => println!("  {}: {err}; hello-python skipped", python.display()),
+    }
+    for (what, wasm) in guests {
+        let load = |runtime: &Runtime| {
+            let started = Instant::now();
+            let job = runtime.load(&wasm).unwrap();
+            let elapsed = started.elapsed();
+            assert_eq!(job.load.cache, sandcron::runtime::CacheStatus::Hit);
+            elapsed
+        };
+        checked.load(&wasm).unwrap(); // compiles and stores the entry
+        let (mut with, mut without) = (Samples::new("digest"), Samples::new("no digest"));
+        let loads = if wasm.len() > 4 << 20 { (loads / 10).max(10) } else { loads };
+        for _ in 0..loads / 10 {
+            (0..10).for_each(|_| with.times.push(load(&checked)));
+            (0..10).for_each(|_| without.times.push(load(&unchecked)));
+        }
+        report_pair(what, &mut with, &mut without);
     }
     let _ = std::fs::remove_dir_all(db_dir);
 }

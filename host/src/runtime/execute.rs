@@ -1,56 +1,38 @@
-//! One run of a loaded job: a fresh sandboxed `Store`, the call, and the classified outcome.
+//! One run of a loaded job: a fresh sandboxed `Store`, the call, and the report.
 //!
-//! Every run gets exactly the capabilities its [`JobSpec`] grants and nothing else: no
-//! inherited env, args or stdio, only the preopened dirs it names, the secrets it names
-//! (as env variables), and only the hosts its `allowed_hosts` names (through `net`). Three
-//! stops bound a run (R2): the memory limiter, optional fuel, and the wall-clock deadline,
-//! enforced twice — by the epoch callback for guests burning CPU, and by a tokio timeout
-//! for guests parked inside a host call. The callback yields to tokio on every tick, so a
-//! busy guest never holds a worker thread for more than one tick.
-//!
-//! A WASI command has no `run-context` and no `config` import, so it gets the same facts
-//! the ordinary way (F2): the manifest's `[config]` as `SANDCRON_CONFIG_<KEY>` environment
-//! variables and a manual trigger's payload on stdin. State stays a job-world feature.
+//! The sandbox (what the run may reach) is built by `sandbox`, the outcome named by
+//! `classify`; this file drives the run between them. Three stops bound a run (R2): the
+//! memory limiter, optional fuel, and the wall-clock deadline, enforced twice — by the
+//! epoch callback for guests burning CPU, and by a tokio timeout for guests parked inside
+//! a host call. The callback yields to tokio on every tick, so a busy guest never holds a
+//! worker thread for more than one tick. What the guest hands back is bounded too (R4,
+//! issue 14): stdout and stderr by their capture caps, logs by the log buffer's, the
+//! summary by the output limit and a failure's reason by `truncate`, after secrets are
+//! masked.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use wasmtime::component::ResourceTable;
-use wasmtime::{Store, Trap, UpdateDeadline};
-use wasmtime_wasi::p2::pipe::MemoryInputPipe;
-use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder};
+use wasmtime::{Store, UpdateDeadline};
+use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi_http::WasiHttpCtx;
 
-use super::bindings::{JobError, RunContext, TriggerKind as WitTrigger};
+use super::bindings::RunContext;
 use super::capture::CapturePipe;
+use super::classify::{Evidence, Finished, classify, failure_hint};
 use super::engine::{RunData, Runtime};
 use super::exception;
-use super::hint::ungranted_path;
 use super::host::{HostCtx, LogBuffer, LogLine};
-use super::limits::{MAX_CALL_TRANSFER, MemoryLimiter, is_transfer_refused};
+use super::limits::{MAX_CALL_TRANSFER, MemoryLimiter};
 use super::load::{LoadedJob, Prepared};
 use super::mask::SecretMask;
-use super::net::{NetHooks, NetStats, RunNet, configure_sockets};
-use super::truncate::{REASON_CAP, cap_reason, cap_str, cap_text};
+use super::net::{NetHooks, NetStats, RunNet};
+use super::sandbox::{run_context, wasi_builder};
+use super::truncate::{cap_reason, cap_text};
 use crate::config::{ByteSize, JobSpec};
-use crate::job::{LimitKind, RunOutcome, RunReport, RunRequest, TriggerKind, unix_ms};
+use crate::job::{LimitKind, RunOutcome, RunReport, RunRequest, unix_ms};
 use crate::store::StateStore;
-
-/// How the guest's code finished, before classification.
-enum Finished {
-    Job(Result<String, JobError>),
-    /// A command's exit status (0 = success).
-    Exit(i32),
-}
-
-/// What the classifier needs to know besides the call's result.
-struct Evidence<'a> {
-    timeout: Duration,
-    fuel_budget: Option<u64>,
-    memory_limit: ByteSize,
-    memory_refused: bool,
-    stderr: &'a str,
-}
 
 impl Runtime {
     /// Runs `job` once under `spec`'s limits and capabilities, and reports how it went.
@@ -64,33 +46,15 @@ impl Runtime {
     ) -> RunReport {
         let started_at = SystemTime::now();
         let limits = &spec.limits;
-        let stdout = CapturePipe::new(limits.output.as_usize());
-        let stderr = CapturePipe::new(limits.log.as_usize());
-
-        let mut builder = WasiCtxBuilder::new();
-        builder
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .envs(&spec.capabilities.env.iter().collect::<Vec<_>>())
-            .arg(&spec.name);
-        for secret in &spec.secrets {
-            builder.env(&secret.name, secret.value.expose());
-        }
+        // Uncapped only in benches/per_run.rs's baseline (`RuntimeConfig::bench_without_caps`).
+        let cap = |limit: ByteSize| if self.caps { limit.as_usize() } else { usize::MAX };
+        let stdout = CapturePipe::new(cap(limits.output));
+        let stderr = CapturePipe::new(cap(limits.log));
         let net = Arc::new(RunNet::new(&spec.capabilities.allowed_hosts, &limits.net));
-        configure_sockets(&mut builder, &net);
-        if !matches!(job.prepared, Prepared::Job(_)) {
-            builder.envs(&config_env(&spec.config));
-            if let Some(payload) = &request.payload {
-                builder.stdin(MemoryInputPipe::new(payload.clone()));
-            }
-        }
-        for dir in &spec.capabilities.dirs {
-            let perms = if dir.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
-            if let Err(err) = builder.preopened_dir(&dir.host, &dir.guest, perms) {
-                let message = format!("cannot grant dir {}: {err:#}", dir.host.display());
-                return failed_before_start(started_at, message);
-            }
-        }
+        let mut builder = match wasi_builder(job, spec, request, (&stdout, &stderr), &net) {
+            Ok(builder) => builder,
+            Err(message) => return failed_before_start(started_at, message),
+        };
 
         // Wait for a pool slot before creating the store: a full pool is back-pressure.
         let Ok(_permit) = self.slots.clone().acquire_owned().await else {
@@ -103,7 +67,11 @@ impl Runtime {
             config: Arc::new(spec.config.clone()),
             state,
             deadline,
-            logs: LogBuffer::new(limits.log.as_usize()),
+            logs: if self.caps {
+                LogBuffer::new(limits.log.as_usize())
+            } else {
+                LogBuffer::uncapped()
+            },
         };
         let memory_cap = limits.memory.min(self.max_memory).as_usize();
         let fuel_budget = limits.fuel;
@@ -206,8 +174,10 @@ impl Runtime {
         };
         // Mask, then cut: a cut first could leave the prefix of a secret unmasked.
         mask.report(&mut report);
-        report.summary = report.summary.map(|s| cap_text(s, limits.output.as_usize()));
-        cap_reason(&mut report.outcome);
+        if self.caps {
+            report.summary = report.summary.map(|s| cap_text(s, limits.output.as_usize()));
+            cap_reason(&mut report.outcome);
+        }
         report
     }
 
@@ -253,141 +223,6 @@ async fn call_component(
     }
 }
 
-/// A command's view of `[config]`: `greeting` becomes `SANDCRON_CONFIG_GREETING`, every
-/// character that is not an ASCII letter or digit an underscore.
-fn config_env(config: &std::collections::BTreeMap<String, String>) -> Vec<(String, String)> {
-    let env_key = |key: &str| -> String {
-        key.chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
-            .collect()
-    };
-    config
-        .iter()
-        .map(|(key, value)| (format!("SANDCRON_CONFIG_{}", env_key(key)), value.clone()))
-        .collect()
-}
-
-fn run_context(
-    job: &LoadedJob,
-    spec: &JobSpec,
-    request: &RunRequest,
-    started_at: SystemTime,
-) -> RunContext {
-    RunContext {
-        job_name: spec.name.clone(),
-        job_version: job.content_hash.clone(),
-        run_id: request.run_id.clone(),
-        idempotency_key: request.idempotency_key.clone(),
-        scheduled_at_ms: unix_ms(request.scheduled_at),
-        started_at_ms: unix_ms(started_at),
-        attempt: request.attempt,
-        trigger: match request.trigger {
-            TriggerKind::Schedule => WitTrigger::Schedule,
-            TriggerKind::Manual => WitTrigger::Manual,
-            TriggerKind::Retry => WitTrigger::Retry,
-            TriggerKind::CatchUp | TriggerKind::Backfill => WitTrigger::CatchUp,
-        },
-        payload: request.payload.clone(),
-    }
-}
-
-/// Names what ended the run. Limits win over the symptom they cause: a refused
-/// `memory.grow` shows up as an `unreachable` trap (Rust) or an ordinary error (JS), and
-/// only the limiter's record says it was the memory limit.
-fn classify(
-    result: wasmtime::Result<Finished>,
-    evidence: &Evidence<'_>,
-) -> (RunOutcome, Option<String>) {
-    let memory = || RunOutcome::Limit(LimitKind::Memory(evidence.memory_limit));
-    let exit = |code: i32| match code {
-        0 => RunOutcome::Succeeded,
-        _ if evidence.memory_refused => memory(),
-        code => RunOutcome::GuestError { retryable: true, message: format!("exit code {code}") },
-    };
-    match result {
-        Ok(Finished::Job(Ok(summary))) => (RunOutcome::Succeeded, Some(summary)),
-        Ok(Finished::Job(Err(_))) if evidence.memory_refused => (memory(), None),
-        Ok(Finished::Job(Err(JobError::Retryable(message)))) => {
-            (RunOutcome::GuestError { retryable: true, message }, None)
-        }
-        Ok(Finished::Job(Err(JobError::Fatal(message)))) => {
-            (RunOutcome::GuestError { retryable: false, message }, None)
-        }
-        Ok(Finished::Exit(code)) => (exit(code), None),
-        Err(err) => {
-            if let Some(I32Exit(code)) = err.downcast_ref::<I32Exit>() {
-                return (exit(*code), None);
-            }
-            let outcome = match err.downcast_ref::<Trap>() {
-                Some(Trap::Interrupt) => RunOutcome::Limit(LimitKind::Timeout(evidence.timeout)),
-                Some(Trap::OutOfFuel) => {
-                    RunOutcome::Limit(LimitKind::Fuel(evidence.fuel_budget.unwrap_or(u64::MAX)))
-                }
-                // Not a host failure: the guest's result or an import's arguments were
-                // larger than wasmtime lifts in one call (a 300 MB error message, say).
-                None if is_transfer_refused(&err) => {
-                    RunOutcome::Limit(LimitKind::Transfer(ByteSize(MAX_CALL_TRANSFER as u64)))
-                }
-                _ if evidence.memory_refused => memory(),
-                Some(trap) => RunOutcome::Trap { message: describe_trap(*trap, evidence.stderr) },
-                // wasmtime-wasi answers `proc_exit(126..)` with a plain error, not an
-                // `I32Exit`: the guest's doing, so a trap and not a host failure (found by
-                // tests/fuzz_wasm.rs).
-                None if format!("{err:#}").contains(INVALID_EXIT) => {
-                    RunOutcome::Trap { message: format!("proc_exit: {INVALID_EXIT} [0..126)") }
-                }
-                None => RunOutcome::HostError { message: format!("{err:#}") },
-            };
-            (outcome, None)
-        }
-    }
-}
-
-/// wasmtime-wasi's message for `proc_exit` with a status of 126 or more.
-const INVALID_EXIT: &str = "exit with invalid exit status outside of";
-
-/// The trap in words: a guest language's uncaught exception in its own words, else the
-/// panic text when the guest printed one.
-fn describe_trap(trap: Trap, stderr: &str) -> String {
-    if let Some(exception) = exception::uncaught(stderr) {
-        return exception;
-    }
-    if let Some(panic) = panic_text(stderr) {
-        return format!("panic: {panic}");
-    }
-    match trap {
-        Trap::StackOverflow => "stack overflow (call stack exhausted)".to_string(),
-        other => other.to_string(),
-    }
-}
-
-/// Extracts `MESSAGE (at FILE:LINE:COL)` from Rust's `panicked at FILE:LINE:COL:\nMESSAGE`.
-/// The message is cut short of the reason's cap, so that a capped reason still says where.
-fn panic_text(stderr: &str) -> Option<String> {
-    const MESSAGE_CAP: usize = REASON_CAP - 512;
-    let start = stderr.rfind("panicked at ")? + "panicked at ".len();
-    let rest = &stderr[start..];
-    let (location, message) = rest.split_once(":\n").unwrap_or((rest.lines().next()?, ""));
-    let message = cap_str(message.split("\nnote: ").next().unwrap_or("").trim(), MESSAGE_CAP);
-    Some(if message.is_empty() {
-        format!("at {location}")
-    } else {
-        format!("{message} (at {location})")
-    })
-}
-
-/// Appends a hint to a failed run's reason where the host knows more than the guest said
-/// (`hint.rs`), and returns it for the run's log.
-fn failure_hint(outcome: &mut RunOutcome, stderr: &str, spec: &JobSpec) -> Option<String> {
-    let (RunOutcome::GuestError { message, .. } | RunOutcome::Trap { message }) = outcome else {
-        return None;
-    };
-    let granted: Vec<&str> = spec.capabilities.dirs.iter().map(|d| d.guest.as_str()).collect();
-    let hint = ungranted_path(message, &granted).or_else(|| ungranted_path(stderr, &granted))?;
-    message.push_str(&format!(" (hint: {hint})"));
-    Some(hint)
-}
-
 fn failed_before_start(started_at: SystemTime, message: String) -> RunReport {
     RunReport {
         outcome: RunOutcome::HostError { message },
@@ -401,54 +236,5 @@ fn failed_before_start(started_at: SystemTime, message: String) -> RunReport {
         logs: Vec::new(),
         logs_dropped: 0,
         net: NetStats::default(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn panic_text_is_extracted_from_rust_stderr() {
-        let stderr = "\nthread '<unnamed>' panicked at src/lib.rs:42:9:\nprobe panicked: boom\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
-        assert_eq!(panic_text(stderr).unwrap(), "probe panicked: boom (at src/lib.rs:42:9)");
-        assert_eq!(panic_text("nothing here"), None);
-    }
-
-    #[test]
-    fn a_long_panic_message_is_cut_before_its_location() {
-        let stderr =
-            format!("thread 'main' panicked at src/lib.rs:7:5:\n{}\n", "x".repeat(1 << 20));
-        let mut outcome = RunOutcome::Trap { message: panic_text(&stderr).unwrap() };
-        cap_reason(&mut outcome);
-        let reason = outcome.reason();
-        assert!(reason.len() <= REASON_CAP, "{} bytes", reason.len());
-        assert!(reason.ends_with(" bytes truncated] (at src/lib.rs:7:5)"), "{reason}");
-    }
-
-    #[test]
-    fn config_keys_become_env_names() {
-        let config = [("greeting".to_string(), "hi".to_string()), ("max-age.s".into(), "3".into())];
-        assert_eq!(
-            config_env(&config.into_iter().collect()),
-            [
-                ("SANDCRON_CONFIG_GREETING".to_string(), "hi".to_string()),
-                ("SANDCRON_CONFIG_MAX_AGE_S".into(), "3".into())
-            ]
-        );
-    }
-
-    #[test]
-    fn refused_memory_outranks_the_trap_it_causes() {
-        let evidence = Evidence {
-            timeout: Duration::from_secs(1),
-            fuel_budget: None,
-            memory_limit: ByteSize(1 << 20),
-            memory_refused: true,
-            stderr: "",
-        };
-        let err = wasmtime::Error::new(Trap::UnreachableCodeReached);
-        let (outcome, _) = classify(Err(err), &evidence);
-        assert_eq!(outcome, RunOutcome::Limit(LimitKind::Memory(ByteSize(1 << 20))));
     }
 }

@@ -90,6 +90,12 @@ pub enum LoadError {
         /// The job-world exports it has.
         exports: String,
     },
+    /// A core module with `_start` that breaks the WASI command ABI in a way wasmtime only
+    /// notices once it runs: a `_start` taking or returning values, or WASI imports with no
+    /// `memory` export for them to read and write. The guest's doing, so refused here with
+    /// the reason rather than ending each run as a host error (found by tests/fuzz_wasm.rs).
+    #[error("core module is not a valid WASI command: {0}")]
+    BadCommand(String),
     /// An import the host does not provide.
     #[error("cannot link: {0}")]
     Link(String),
@@ -220,6 +226,7 @@ impl Runtime {
             }
             return Err(LoadError::NotCommand { exports: join(&exports) });
         }
+        check_command_abi(&module)?;
         let pre =
             self.modules.instantiate_pre(&module).map_err(|e| LoadError::Link(format!("{e:#}")))?;
         Ok(LoadedJob {
@@ -231,4 +238,28 @@ impl Runtime {
             prepared: Prepared::Preview1(pre),
         })
     }
+}
+
+/// The WASI preview1 command ABI beyond "exports `_start`": wasmtime checks neither part
+/// before the run, and each used to end every run as a host error.
+fn check_command_abi(module: &wasmtime::Module) -> Result<(), LoadError> {
+    let start = module.get_export("_start").and_then(|ty| ty.func().cloned());
+    if let Some(ty) = start.filter(|ty| ty.params().len() + ty.results().len() > 0) {
+        return Err(LoadError::BadCommand(format!(
+            "its `_start` has type {ty}; a command's `_start` takes and returns nothing"
+        )));
+    }
+    // wasmtime-wasi passes every preview1 call's pointers through the `memory` export and
+    // fails the call without one ("missing required memory export"), `proc_exit` included.
+    let wasi = module.imports().find(|i| i.module() == "wasi_snapshot_preview1");
+    let has_memory = module.get_export("memory").is_some_and(|ty| ty.memory().is_some());
+    if let Some(import) = wasi.filter(|_| !has_memory) {
+        return Err(LoadError::BadCommand(format!(
+            "it imports WASI functions ({}::{}) but exports no memory named `memory`, which \
+             WASI reads its arguments from",
+            import.module(),
+            import.name()
+        )));
+    }
+    Ok(())
 }

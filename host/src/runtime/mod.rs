@@ -2,11 +2,12 @@
 //! executed in fresh stores under hard limits (R1-R4).
 //!
 //! Layout: [`engine`](self) builds the `Engine` and linkers; `load` detects a binary's
-//! shape and prepares it (through the on-disk `cache`); `execute` runs it and classifies
-//! the outcome; `host/` implements the `sandcron:job` imports; `limits`, `capture` and
-//! `ticker` are the three guards (memory, output, time); `net` lets requests and
-//! connections through the job's `allowed_hosts`; `mask` keeps secrets out of the report
-//! and `truncate` cuts what is left of the guest's text (reasons, summary) to its cap.
+//! shape and prepares it (through the on-disk `cache`); `execute` runs it in the sandbox
+//! `sandbox` builds, and `classify` names the outcome; `host/` implements the
+//! `sandcron:job` imports; `limits`, `capture` and `ticker` are the three guards (memory,
+//! output, time); `net` lets requests and connections through the job's `allowed_hosts`;
+//! `mask` keeps secrets out of the report and `truncate` cuts what is left of the guest's
+//! text (reasons, summary) to its cap.
 //! This module knows nothing of
 //! cron, SQL or HTTP: it takes a [`JobSpec`](crate::config::JobSpec) and a
 //! [`RunRequest`](crate::job::RunRequest) and returns a
@@ -15,6 +16,7 @@
 mod bindings;
 mod cache;
 mod capture;
+mod classify;
 mod engine;
 mod exception;
 mod execute;
@@ -24,6 +26,7 @@ mod limits;
 mod load;
 mod mask;
 mod net;
+mod sandbox;
 mod ticker;
 mod truncate;
 

@@ -13,6 +13,7 @@ mod checkpoint;
 mod health;
 mod ledger;
 mod migrations;
+mod prune_gate;
 mod pruner;
 mod retention;
 mod sqlite;

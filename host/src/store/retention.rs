@@ -9,13 +9,16 @@
 //! (removed from the folder) keep nothing past `max_age`.
 //!
 //! Each batch is one transaction of at most [`PruneOptions::batch`] rows on the store's one
-//! connection: a claim waits for at most one batch (a few milliseconds; benches/prune.rs), and the pruner
-//! lets go of the lock between batches, so claims queued meanwhile go first.
+//! connection, run inside the store's prune gate (`prune_gate.rs`): a claim that finds the
+//! connection busy with a batch stops it (the batch is rolled back whole) and goes first, so prune work never delays a claim (benches/prune.rs). After an interrupted batch
+//! the next one is half the size, growing back while batches go through, and the pruner
+//! pauses between batches, so a prune still finishes beside a steady stream of claims.
 
 use std::time::Duration;
 
 use rusqlite::{Connection, params};
 
+use super::prune_gate::is_interrupted;
 use super::{SqliteStore, StoreError};
 
 /// How much history a job keeps; `None` limits nothing.
@@ -173,19 +176,30 @@ impl SqliteStore {
         let sql =
             format!("DELETE FROM runs WHERE id IN (SELECT r.id {VICTIMS} ORDER BY r.id LIMIT ?6)");
         let mut removed = 0u64;
+        let mut batch = options.batch.max(1);
         loop {
-            // One batch per lock: claims waiting on the connection go between batches.
-            let deleted = self.conn().prepare_cached(&sql)?.execute(params![
-                job,
-                cutoff,
-                first_kept,
-                keep,
-                newest,
-                options.batch as i64
-            ])?;
+            // One batch per lock, inside the prune gate: whoever wants the connection
+            // meanwhile stops the batch (rolled back whole) and goes first.
+            let (deleted, result) = {
+                let conn = self.conn();
+                self.prune_gate.run(&conn, || {
+                    let params = params![job, cutoff, first_kept, keep, newest, batch as i64];
+                    let before = conn.total_changes();
+                    let result = conn.prepare_cached(&sql).and_then(|mut s| s.execute(params));
+                    // Counted by SQLite, not from the result: a batch stopped after its
+                    // commit (SQLite checks the handler once more on the way out) still
+                    // reports SQLITE_INTERRUPT, and its rows are gone.
+                    ((conn.total_changes() - before) as usize, result)
+                })
+            };
             removed += deleted as u64;
-            if deleted < options.batch {
-                return Ok(removed);
+            match result {
+                Ok(_) if deleted < batch => return Ok(removed),
+                // Back towards the configured size while batches go through.
+                Ok(_) => batch = (batch + batch / 4 + 1).min(options.batch.max(1)),
+                // Smaller next time, so that a batch fits between the claims.
+                Err(err) if is_interrupted(&err) => batch = (batch / 2).max(1),
+                Err(err) => return Err(err),
             }
             if options.pause.is_zero() {
                 std::thread::yield_now();
@@ -313,5 +327,47 @@ mod tests {
         assert_eq!(ids(&store, "pending"), ["p1"], "a retry still due is never pruned");
         let only = PruneOptions { job: Some("nope".into()), ..options(100 * DAY) };
         assert_eq!(store.prune(&only, &|_| (policy, false)).unwrap(), PruneReport::default());
+    }
+
+    /// Issue 15: a claim made during a prune batch does not wait for it. One batch of all
+    /// 20,000 rows takes far longer than a claim; the claim interrupts it, the batch is
+    /// rolled back whole (every row still there when the claim returns, as the pruner then
+    /// pauses), and the prune still removes everything in smaller batches afterwards.
+    #[test]
+    fn a_claim_interrupts_a_prune_batch_and_the_prune_still_finishes() {
+        const ROWS: i64 = 20_000;
+        let db = TempDb::new("prune-interrupted");
+        let store = SqliteStore::open(&db.path).unwrap();
+        let runs: Vec<_> = (0..ROWS).map(|i| scheduled(&format!("o{i}"), "old", i, 1)).collect();
+        store.claim_many(&runs).unwrap();
+        let ends: Vec<_> =
+            runs.iter().map(|r| (r.run_id.clone(), succeeded(r.slot_ms.unwrap() + 1))).collect();
+        store.finish_many(&ends).unwrap();
+        let old = |store: &SqliteStore| -> i64 {
+            store
+                .conn()
+                .query_row("SELECT count(*) FROM runs WHERE job = 'old'", [], |r| r.get(0))
+                .unwrap()
+        };
+        let options = PruneOptions {
+            batch: ROWS as usize,
+            pause: Duration::from_millis(300),
+            ..options(1_000 * DAY)
+        };
+        let age =
+            RetentionPolicy { max_age: Some(Duration::from_secs(1)), ..RetentionPolicy::default() };
+        std::thread::scope(|scope| {
+            let pruner = scope.spawn(|| store.prune(&options, &|_| (age, false)).unwrap());
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            // The pruner holds the connection (its batch, or the bounds just before it).
+            while !store.is_busy() {
+                assert!(std::time::Instant::now() < deadline, "no prune batch started");
+                std::thread::yield_now();
+            }
+            assert_eq!(store.claim(&scheduled("hot", "hot", 0, 1)).unwrap(), Claim::Claimed);
+            assert_eq!(old(&store), ROWS, "the claim waited for the batch to commit");
+            assert_eq!(pruner.join().unwrap().total(), ROWS as u64);
+        });
+        assert_eq!(old(&store), 0);
     }
 }

@@ -9,7 +9,7 @@
 //! roll back the last commits (never corrupting the file).
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
 use std::time::SystemTime;
@@ -19,11 +19,14 @@ use rusqlite::{Connection, MAIN_DB, OpenFlags, OptionalExtension, params};
 use crate::job::unix_ms;
 
 use super::health::{StoreHealth, is_store_fault};
+use super::prune_gate::PruneGate;
 use super::{StateStore, StateUsage, StoreError};
 
 /// The embedded store.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Who waits for `conn`: a prune batch gives way to them (`prune_gate.rs`).
+    pub(super) prune_gate: PruneGate,
     /// Fed by every write; shared with the API's reader (see [`SqliteStore::sharing_health`]).
     health: Arc<StoreHealth>,
     /// Checkpoints in the background for the serving store; `None` for CLI readers.
@@ -146,6 +149,7 @@ impl SqliteStore {
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         super::migrations::migrate(&mut conn).map_err(open_err)?;
         Ok(SqliteStore {
+            prune_gate: PruneGate::default(),
             conn: Mutex::new(conn),
             health: Arc::default(),
             _checkpointer: None,
@@ -153,10 +157,24 @@ impl SqliteStore {
         })
     }
 
+    /// Whether someone holds the connection now (tests wait for a prune batch with it).
+    #[cfg(test)]
+    pub(super) fn is_busy(&self) -> bool {
+        self.conn.try_lock().is_err()
+    }
+
     pub(super) fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent (each statement
         // is atomic), so a poisoned lock is safe to keep using.
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        match self.conn.try_lock() {
+            Ok(conn) => conn,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                // Said before blocking, so that a prune batch holding the lock gives way.
+                let _waiting = self.prune_gate.waiting();
+                self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+            }
+        }
     }
 }
 

@@ -100,11 +100,19 @@ pub(crate) struct LogBuffer {
     used: usize,
     lines: Vec<LogLine>,
     dropped: u64,
+    /// Lines are costed and capped (always, but in a bench's baseline).
+    counted: bool,
 }
 
 impl LogBuffer {
     pub(crate) fn new(cap: usize) -> Self {
-        LogBuffer { cap, used: 0, lines: Vec::new(), dropped: 0 }
+        LogBuffer { cap, used: 0, lines: Vec::new(), dropped: 0, counted: true }
+    }
+
+    /// A buffer that keeps every line uncounted: benches/per_run.rs's baseline only
+    /// (`RuntimeConfig::bench_without_caps`), never a run of the product.
+    pub(crate) fn uncapped() -> Self {
+        LogBuffer { cap: usize::MAX, used: 0, lines: Vec::new(), dropped: 0, counted: false }
     }
 
     /// Whether no line at all fits any more: from then on a line is only counted.
@@ -115,6 +123,9 @@ impl LogBuffer {
     /// Appends a line if it fits in what is left of the cap, keeping its first
     /// [`MAX_FIELDS`] fields.
     pub(crate) fn push(&mut self, mut line: LogLine) {
+        if !self.counted {
+            return self.lines.push(line);
+        }
         if self.is_full() {
             self.dropped += 1;
             return;
@@ -132,20 +143,17 @@ impl LogBuffer {
 
     /// Appends a line of captured text (stderr), allocating only if it is kept.
     pub(crate) fn push_text(&mut self, at_ms: u64, level: &'static str, text: &str) {
-        if self.is_full() {
-            self.dropped += 1;
-            return;
+        if self.counted {
+            if self.is_full() {
+                self.dropped += 1;
+                return;
+            }
+            if !self.reserve(LINE_COST + json_len(text)) {
+                return;
+            }
         }
-        if self.reserve(LINE_COST + json_len(text)) {
-            let message = text.to_owned();
-            self.lines.push(LogLine {
-                at_ms,
-                level,
-                message,
-                fields: Vec::new(),
-                fields_dropped: 0,
-            });
-        }
+        let message = text.to_owned();
+        self.lines.push(LogLine { at_ms, level, message, fields: Vec::new(), fields_dropped: 0 });
     }
 
     /// Takes `cost` bytes of the cap if they are left; counts a dropped line if not.
