@@ -99,7 +99,8 @@ impl Site {
             .stderr(log)
             .spawn()
             .expect("serve starts");
-        let base = socket.map(|s| format!("http://{}", s.local_addr().unwrap()));
+        let scheme = if extra.contains(&"--tls-cert") { "https" } else { "http" };
+        let base = socket.map(|s| format!("{scheme}://{}", s.local_addr().unwrap()));
         Host { child: Some(child), log: log_path, base }
     }
 

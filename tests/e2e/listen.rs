@@ -94,6 +94,12 @@ fn systemd_socket_activation_hands_the_host_its_listener() {
         .spawn()
         .expect("systemd-socket-activate starts (package systemd)");
     let mut host = Host::adopt(child, log);
+    // The activator binds only once it runs: until then the port refuses connections.
+    let bound = || match std::net::TcpStream::connect(("127.0.0.1", port)) {
+        Ok(_) => Break(()),
+        Err(err) => Continue(err),
+    };
+    wait_until(Duration::from_secs(30), bound).unwrap_or_else(|e| panic!("never bound: {e}"));
     let ready = || {
         let reply = get(&base, "/readyz");
         if reply.status == 200 { Break(()) } else { Continue(reply) }
