@@ -12,6 +12,7 @@
 //! No entries: no request, no connection, no name lookup, and nothing is allocated beyond
 //! the empty counters.
 
+mod counted;
 mod http;
 mod rules;
 mod sockets;
