@@ -225,6 +225,11 @@ pub async fn serve(
                     JobEvent::Remove(name)
                 }
                 JobChange::Invalid { name, error } => JobEvent::Invalid { name, error },
+                JobChange::Compiling { name, since } => {
+                    let began = std::time::SystemTime::now() - since.elapsed();
+                    JobEvent::Compiling { name, since_ms: crate::job::unix_ms(began) as i64 }
+                }
+                JobChange::CompileAbandoned { name } => JobEvent::CompileAbandoned(name),
             };
             if events_tx.send(event).await.is_err() {
                 break;

@@ -16,11 +16,11 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use super::{JobDef, Services};
 use super::handle::{ControlError, Triggered};
 use super::launch::{Interrupt, Launcher, RowStart, RunDone, RunOrder, claim_row, new_run_id};
 use super::recorder::Recorder;
 use super::slot_rules::retry_delay;
+use super::{JobDef, Services};
 use crate::job::{RunOutcome, RunRequest, TriggerKind};
 use crate::store::{Claim, RunFinish, RunStatus, StoreError};
 use crate::words::SlotReason;
