@@ -38,7 +38,7 @@
 //! [`Watcher::spawn`] be called outside a runtime, and its `recv_timeout` on one std channel
 //! waits for "next scan tick, `notify` event, or a finished load" at once. Loads run on
 //! short-lived worker threads (a few at a time), so a slow compile delays only its own
-//! job's event; past a second it is announced (`Compiling`) and no longer holds back the
+//! job's event; past two seconds it is announced (`Compiling`) and no longer holds back the
 //! initial scan or the loads queued behind it. The only async surface is the event [`Receiver`](tokio::sync::mpsc::Receiver).
 
 mod handle;

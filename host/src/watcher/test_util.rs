@@ -48,7 +48,7 @@ pub(crate) struct FakeJob {
 }
 
 /// Accepts wasm starting with `WASM`; `WASM-panic` panics, `WASM slow` takes 800 ms,
-/// `WASM compiling` 2.5 s (past `COMPILING_AFTER`: a cold compile); a
+/// `WASM compiling` 3.5 s (past `COMPILING_AFTER`: a cold compile); a
 /// manifest line containing `memroy` is an unknown field, reported with file and line.
 #[derive(Default)]
 pub(crate) struct FakeLoader {
@@ -84,7 +84,7 @@ impl JobLoader for FakeLoader {
             std::thread::sleep(Duration::from_millis(800));
         }
         if wasm.starts_with(b"WASM compiling") {
-            std::thread::sleep(Duration::from_millis(2500));
+            std::thread::sleep(Duration::from_millis(3500));
         }
         if !wasm.starts_with(b"WASM") {
             return Err(format!("{name}.wasm: bad magic"));

@@ -65,6 +65,9 @@ async fn a_known_job_loaded_late_after_a_restart_misfires_its_downtime_and_misse
     before.clock.advance(40 * S);
     let mut h = Harness::with_store(before.store.clone(), before.clock.clone());
     h.sched.on_event(JobEvent::Compiling { name: "a".into(), since_ms: T0 + 40 * S });
+    h.sched.on_event(JobEvent::InitialScanDone);
+    let row = h.store.job("a").unwrap();
+    assert!(row.is_some(), "ready while `a` compiles: its record is kept, not forgotten");
     h.clock.advance(35 * S);
     h.add("a", &format!("{EVERY_10S}misfire = \"skip\"\n"));
     h.at(T0 + 75 * S);
