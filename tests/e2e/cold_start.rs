@@ -23,6 +23,7 @@ fn a_cold_python_compile_runs_in_the_background_while_a_probe_runs_on_time() {
     std::fs::write(site.jobs().join("py.toml"), manifest).unwrap();
     std::fs::copy(guest("hello-python"), site.jobs().join("py.wasm")).unwrap();
     let cache = tempdir();
+    crate::util::sandcron(); // built (if need be) before the clock starts
 
     let started = Instant::now();
     let mut host = site.start_with_cache(cache.path(), &[]);
