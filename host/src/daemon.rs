@@ -86,11 +86,29 @@ impl JobLoader for DaemonLoader {
         for warning in &spec.warnings {
             tracing::warn!(job = name, "{warning}");
         }
-        let code = self.runtime.load(wasm).map_err(|e| format!("{name}.wasm: {e}"))?;
+        let code =
+            compile_apart(|| self.runtime.load(wasm)).map_err(|e| format!("{name}.wasm: {e}"))?;
         if let Some(warning) = code.network_warning(&spec) {
             tracing::warn!(job = name, "{warning}");
         }
         Ok(JobDef { spec, code: Arc::new(code), version: version.to_string() })
+    }
+}
+
+/// Runs a load on a rayon pool of its own. wasmtime compiles a component's functions in
+/// parallel on the current rayon pool, and the global one serves jobs first come, first
+/// served: a small job's compile waited out a Python component's whole cold compile behind
+/// its thousands of functions (issue 15: 23 s for the probe). With a pool each, concurrent
+/// compiles share the cores instead; without one (no threads), the global pool it is.
+fn compile_apart<T: Send>(load: impl FnOnce() -> T + Send) -> T {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("sandcron-compile-{i}"))
+        .build();
+    match pool {
+        Ok(pool) => pool.install(load),
+        Err(_) => load(),
     }
 }
 
@@ -228,6 +246,11 @@ pub async fn serve(
                     JobEvent::Remove(name)
                 }
                 JobChange::Invalid { name, error } => JobEvent::Invalid { name, error },
+                JobChange::Compiling { name, since } => {
+                    let began = std::time::SystemTime::now() - since.elapsed();
+                    JobEvent::Compiling { name, since_ms: crate::job::unix_ms(began) as i64 }
+                }
+                JobChange::CompileAbandoned { name } => JobEvent::CompileAbandoned(name),
             };
             if events_tx.send(event).await.is_err() {
                 break;

@@ -59,11 +59,14 @@ pub enum SlotReason {
     Deadline,
     /// Lost while the store could not be written (recorded once it writes again).
     Store,
+    /// Came due while the job's code was still compiling (a cold start) and not caught up
+    /// by the misfire policy.
+    Compiling,
 }
 
 impl SlotReason {
     /// Every reason, in declaration order.
-    pub const ALL: [SlotReason; 7] = [
+    pub const ALL: [SlotReason; 8] = [
         SlotReason::Overlap,
         SlotReason::BufferFull,
         SlotReason::MaxConcurrent,
@@ -71,6 +74,7 @@ impl SlotReason {
         SlotReason::Misfire,
         SlotReason::Deadline,
         SlotReason::Store,
+        SlotReason::Compiling,
     ];
 
     /// The stored word: "skipped:overlap", "missed:deadline", ...
@@ -83,6 +87,7 @@ impl SlotReason {
             SlotReason::Misfire => "missed:misfire",
             SlotReason::Deadline => "missed:deadline",
             SlotReason::Store => "missed:store",
+            SlotReason::Compiling => "missed:compiling",
         }
     }
 
@@ -94,7 +99,10 @@ impl SlotReason {
             | SlotReason::BufferFull
             | SlotReason::MaxConcurrent
             | SlotReason::BreakerOpen => RunStatus::Skipped,
-            SlotReason::Misfire | SlotReason::Deadline | SlotReason::Store => RunStatus::Missed,
+            SlotReason::Misfire
+            | SlotReason::Deadline
+            | SlotReason::Store
+            | SlotReason::Compiling => RunStatus::Missed,
         }
     }
 }

@@ -9,6 +9,7 @@ mod bad_input;
 mod cache_integrity;
 mod claim_ahead;
 mod clock;
+mod cold_start;
 mod control;
 mod dashboard;
 mod guest_api;

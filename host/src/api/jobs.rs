@@ -76,7 +76,12 @@ pub async fn list(State(context): AppState) -> Result<Json<Value>, ApiError> {
         .iter()
         .map(|(name, error)| json!({ "name": name, "error": error }))
         .collect();
-    Ok(Json(json!({ "jobs": jobs, "invalid": invalid })))
+    let compiling: Vec<Value> = report
+        .compiling
+        .iter()
+        .map(|(name, since)| json!({ "name": name, "since": rfc3339(*since) }))
+        .collect();
+    Ok(Json(json!({ "jobs": jobs, "invalid": invalid, "compiling": compiling })))
 }
 
 /// `GET /v1/jobs/{name}`.

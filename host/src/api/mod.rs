@@ -140,7 +140,8 @@ async fn readyz(State(context): AppState) -> Response {
     }
     let why = match context.scheduler.status(None, 0).await {
         Some(report) if report.ready => {
-            let body = json!({ "status": "ready", "jobs": report.jobs.len() });
+            let (jobs, compiling) = (report.jobs.len(), report.compiling.len());
+            let body = json!({ "status": "ready", "jobs": jobs, "compiling": compiling });
             return axum::Json(body).into_response();
         }
         Some(_) => "the jobs folder is still being loaded",

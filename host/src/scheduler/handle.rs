@@ -159,7 +159,11 @@ pub struct StatusReport {
     pub jobs: Vec<JobStatus>,
     /// Job files that failed to load and are not running: (name, error naming file and line).
     pub invalid: Vec<(String, String)>,
-    /// Every job in the folder at start has been loaded (or reported invalid).
+    /// Jobs whose code compiles in the background (a cold start): (name, since ms). A job
+    /// with a running version may be here too, for its next version.
+    pub compiling: Vec<(String, i64)>,
+    /// Every job in the folder at start has been loaded, reported invalid, or is compiling
+    /// in the background.
     pub ready: bool,
 }
 

@@ -88,6 +88,16 @@ pub enum JobEvent {
         /// Why, naming file and line.
         error: String,
     },
+    /// The job's code has been compiling for a while and goes on in the background; its
+    /// `Upsert` (or `Invalid`) follows. A new job's slots count from when the load began.
+    Compiling {
+        /// The job.
+        name: String,
+        /// When its load began (ms since the epoch).
+        since_ms: i64,
+    },
+    /// A load announced by `Compiling` ended with nothing new: it is no longer compiling.
+    CompileAbandoned(String),
 }
 
 /// What the scheduler works with.

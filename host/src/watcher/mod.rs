@@ -3,8 +3,9 @@
 //!
 //! The watcher knows nothing of manifests or wasmtime: the daemon hands it a [`JobLoader`]
 //! (the real manifest parser + compiler) and receives `Added` / `Updated` / `Removed` /
-//! `Invalid`. A job's version is the hex SHA-256 of its wasm bytes followed by its manifest
-//! bytes; an unchanged version produces no event, however often the files are touched.
+//! `Invalid`, and `Compiling` for a slow load that goes on in the background. A job's
+//! version is the hex SHA-256 of its wasm bytes followed by its manifest bytes; an
+//! unchanged version produces no event, however often the files are touched.
 //!
 //! # Layout
 //! - `scan.rs`: listing the folder and fingerprinting each job's files (no reads).
@@ -37,7 +38,8 @@
 //! [`Watcher::spawn`] be called outside a runtime, and its `recv_timeout` on one std channel
 //! waits for "next scan tick, `notify` event, or a finished load" at once. Loads run on
 //! short-lived worker threads (a few at a time), so a slow compile delays only its own
-//! job's event. The only async surface is the event [`Receiver`](tokio::sync::mpsc::Receiver).
+//! job's event; past two seconds it is announced (`Compiling`) and no longer holds back the
+//! initial scan or the loads queued behind it. The only async surface is the event [`Receiver`](tokio::sync::mpsc::Receiver).
 
 mod handle;
 mod load;
@@ -109,6 +111,21 @@ pub enum JobChange<J> {
         /// Why, naming the file and line where known.
         error: String,
     },
+    /// A load has been running for a while (a cold compile) and goes on in the background;
+    /// its `Added`, `Updated` or `Invalid` follows when it ends. Not waited for by the
+    /// initial scan.
+    Compiling {
+        /// The job name.
+        name: String,
+        /// When the load started.
+        since: Instant,
+    },
+    /// A load announced as `Compiling` ended with nothing to report (its files changed
+    /// while it ran, or it came to a version already decided).
+    CompileAbandoned {
+        /// The job name.
+        name: String,
+    },
 }
 
 impl<J> JobChange<J> {
@@ -119,7 +136,9 @@ impl<J> JobChange<J> {
             JobChange::Added { name, .. }
             | JobChange::Updated { name, .. }
             | JobChange::Removed { name }
-            | JobChange::Invalid { name, .. } => name,
+            | JobChange::Invalid { name, .. }
+            | JobChange::Compiling { name, .. }
+            | JobChange::CompileAbandoned { name } => name,
         }
     }
 }
@@ -132,6 +151,8 @@ impl<J> std::fmt::Debug for JobChange<J> {
             JobChange::Updated { name, version, .. } => write!(f, "Updated({name} {version})"),
             JobChange::Removed { name } => write!(f, "Removed({name})"),
             JobChange::Invalid { name, error } => write!(f, "Invalid({name}: {error})"),
+            JobChange::Compiling { name, .. } => write!(f, "Compiling({name})"),
+            JobChange::CompileAbandoned { name } => write!(f, "CompileAbandoned({name})"),
         }
     }
 }

@@ -7,8 +7,14 @@
 //! (bursts are folded into one scan per [`MIN_GAP`]) or when a pending file is due to have
 //! settled. If `notify` cannot start (inotify watches exhausted, an exotic filesystem) the
 //! tick alone still finds every change within [`POLL`] + the settle time.
+//!
+//! A load still running after [`COMPILING_AFTER`] (a cold compile: ~12 s for a Python
+//! component) is announced as [`JobChange::Compiling`] and goes on in the background: it
+//! gives its worker place up to the next queued load (up to `max_running` such loads at
+//! once), and the initial scan counts as reported without it, so the other jobs are
+//! scheduled and the host is ready while it compiles (issue 15).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
@@ -33,6 +39,10 @@ const POLL: Duration = Duration::from_millis(250);
 /// The least time between two scans triggered by `notify`: a 20 MB copy fires thousands of
 /// events, and one scan per burst sees the same thing.
 const MIN_GAP: Duration = Duration::from_millis(50);
+/// A load running longer than this is a slow compile: announced, and waited for by nobody.
+/// A small job compiles cold in well under a second, or ~1.3 s beside a Python compile on
+/// a busy 2-core machine; a Python component takes ~12 s.
+pub(crate) const COMPILING_AFTER: Duration = Duration::from_secs(2);
 
 /// The loop's inbox.
 enum Msg<J> {
@@ -65,6 +75,8 @@ pub(super) fn start<L: JobLoader>(
         state: WatchState::new(),
         queue: VecDeque::new(),
         running: 0,
+        loads: HashMap::new(),
+        background: 0,
         max_running: thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4),
     };
     thread::Builder::new().name("sandcron-watcher".into()).spawn(move || scan_loop.run())?;
@@ -123,8 +135,20 @@ struct ScanLoop<L: JobLoader> {
     /// Loads waiting for a worker: a burst of big jobs (startup) must not start dozens of
     /// compilations at once, each holding its module in memory.
     queue: VecDeque<Task>,
+    /// Loads holding a worker place (background ones do not).
     running: usize,
+    /// Every load in progress: when it started, and whether it went to the background.
+    loads: HashMap<String, Load>,
+    /// Loads announced as compiling in the background (at most `max_running`).
+    background: usize,
     max_running: usize,
+}
+
+/// A load in progress.
+struct Load {
+    started: Instant,
+    /// Announced as [`JobChange::Compiling`]; no longer holds a worker place.
+    background: bool,
 }
 
 impl<L: JobLoader> ScanLoop<L> {
@@ -163,16 +187,33 @@ impl<L: JobLoader> ScanLoop<L> {
                     Err(_) => {}
                 }
             }
-            if !reported_initial && self.state.is_idle() {
+            if !self.background_slow_loads() {
+                return;
+            }
+            let compiling = |name: &str| self.loads.get(name).is_some_and(|load| load.background);
+            if !reported_initial && self.state.is_idle_but(compiling) {
                 reported_initial = true;
                 self.initial_scan.send_replace(true);
                 tracing::debug!(dir = %self.dir.display(), "jobs folder: initial scan reported");
             }
-            match self.rx.recv_timeout(next_scan.saturating_duration_since(Instant::now())) {
+            let wake = self.next_slow_check().map_or(next_scan, |slow| slow.min(next_scan));
+            match self.rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
                 Ok(Msg::Wake) => next_scan = next_scan.min(last_scan + MIN_GAP),
                 Ok(Msg::Done(result)) => {
-                    self.running -= 1;
+                    let name = result.name.clone();
                     let change = self.state.complete(*result, Instant::now());
+                    match self.loads.remove(&name) {
+                        Some(Load { background: true, .. }) => {
+                            self.background -= 1;
+                            // Announced, but nothing to say now: the host stops showing it.
+                            if change.is_none()
+                                && !self.deliver([JobChange::CompileAbandoned { name }])
+                            {
+                                return;
+                            }
+                        }
+                        _ => self.running -= 1,
+                    }
                     if !self.deliver(change) {
                         return;
                     }
@@ -210,6 +251,8 @@ impl<L: JobLoader> ScanLoop<L> {
         while self.running < self.max_running {
             let Some(task) = self.queue.pop_front() else { return };
             self.running += 1;
+            let load = Load { started: Instant::now(), background: false };
+            self.loads.insert(task.name.clone(), load);
             let (loader, tx, spare) = (self.loader.clone(), self.tx.clone(), task.clone());
             let spawned = thread::Builder::new()
                 .name(format!("sandcron-load-{}", task.name))
@@ -223,6 +266,44 @@ impl<L: JobLoader> ScanLoop<L> {
                 let _ = self.tx.send(Msg::Done(Box::new(spare.run(&*self.loader))));
             }
         }
+    }
+
+    /// When the next load in a worker place turns slow, if any does and the background has
+    /// room for it (when it has none, a background load ending wakes the loop anyway).
+    fn next_slow_check(&self) -> Option<Instant> {
+        if self.background >= self.max_running {
+            return None;
+        }
+        let waiting = self.loads.values().filter(|load| !load.background);
+        waiting.map(|load| load.started + COMPILING_AFTER).min()
+    }
+
+    /// Loads running longer than [`COMPILING_AFTER`] go to the background while there is
+    /// room: announced as compiling, their worker place handed to the next queued load.
+    /// False when nobody listens any more.
+    fn background_slow_loads(&mut self) -> bool {
+        let now = Instant::now();
+        let mut slow: Vec<(String, Instant)> = self
+            .loads
+            .iter()
+            .filter(|(_, load)| !load.background && now >= load.started + COMPILING_AFTER)
+            .map(|(name, load)| (name.clone(), load.started))
+            .collect();
+        slow.sort_by_key(|(_, started)| *started);
+        for (name, since) in slow {
+            if self.background >= self.max_running {
+                break;
+            }
+            self.loads.get_mut(&name).expect("listed above").background = true;
+            self.background += 1;
+            self.running -= 1;
+            tracing::info!(job = %name, "compiling in the background; the other jobs do not wait for it");
+            if !self.deliver([JobChange::Compiling { name, since }]) {
+                return false;
+            }
+        }
+        self.start_queued();
+        true
     }
 
     /// After the folder was deleted and recreated, the old inotify watch is gone.
@@ -259,6 +340,37 @@ mod tests {
         assert!(
             matches!(&second, Some(JobChange::Added { name, .. }) if name == "slow"),
             "{second:?}"
+        );
+    }
+
+    /// Issue 15: a cold compile is announced and goes on in the background; the initial
+    /// scan is reported without it, and its `Added` comes when it is done.
+    #[test]
+    fn a_slow_compile_is_announced_and_does_not_hold_the_initial_scan() {
+        let dir = TempDir::new("worker-compiling");
+        dir.write("big.wasm", b"WASM compiling");
+        dir.write("quick.wasm", b"WASM quick");
+        let (watcher, mut rx, _) = spawn(&dir);
+        let started = Instant::now();
+        let mut initial = watcher.initial_scan();
+        let first = next(&mut rx, Duration::from_secs(3));
+        assert!(matches!(&first, Some(JobChange::Added { name, .. }) if name == "quick"));
+        let second = next(&mut rx, Duration::from_secs(3));
+        assert!(
+            matches!(&second, Some(JobChange::Compiling { name, .. }) if name == "big"),
+            "{second:?}"
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        let reported = runtime.block_on(async {
+            let flipped = initial.wait_for(|done| *done);
+            tokio::time::timeout(Duration::from_secs(2), flipped).await.is_ok()
+        });
+        assert!(reported, "the initial scan is reported while `big` compiles");
+        assert!(started.elapsed() < Duration::from_millis(3500), "before `big` is loaded");
+        let third = next(&mut rx, Duration::from_secs(5));
+        assert!(
+            matches!(&third, Some(JobChange::Added { name, .. }) if name == "big"),
+            "{third:?}"
         );
     }
 

@@ -193,8 +193,17 @@ impl<J> WatchState<J> {
 
     /// True when no name is waiting to settle or being read: the folder as it stands has
     /// been fully reported.
+    #[cfg(test)]
     pub(crate) fn is_idle(&self) -> bool {
-        self.jobs.values().all(|entry| !entry.busy && entry.settled == Some(entry.seen))
+        self.is_idle_but(|_| false)
+    }
+
+    /// [`is_idle`](Self::is_idle), except for names whose load `compiling` says went to
+    /// the background: the folder is reported but for those.
+    pub(crate) fn is_idle_but(&self, compiling: impl Fn(&str) -> bool) -> bool {
+        self.jobs.iter().all(|(name, entry)| {
+            (!entry.busy && entry.settled == Some(entry.seen)) || (entry.busy && compiling(name))
+        })
     }
 }
 

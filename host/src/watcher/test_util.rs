@@ -47,7 +47,8 @@ pub(crate) struct FakeJob {
     pub(crate) manifest_path: Option<PathBuf>,
 }
 
-/// Accepts wasm starting with `WASM`; `WASM-panic` panics, `WASM slow` takes 800 ms; a
+/// Accepts wasm starting with `WASM`; `WASM-panic` panics, `WASM slow` takes 800 ms,
+/// `WASM compiling` 3.5 s (past `COMPILING_AFTER`: a cold compile); a
 /// manifest line containing `memroy` is an unknown field, reported with file and line.
 #[derive(Default)]
 pub(crate) struct FakeLoader {
@@ -81,6 +82,9 @@ impl JobLoader for FakeLoader {
         }
         if wasm.starts_with(b"WASM slow") {
             std::thread::sleep(Duration::from_millis(800));
+        }
+        if wasm.starts_with(b"WASM compiling") {
+            std::thread::sleep(Duration::from_millis(3500));
         }
         if !wasm.starts_with(b"WASM") {
             return Err(format!("{name}.wasm: bad magic"));

@@ -2,6 +2,7 @@
 //! invalid (R5, S5), and each job's durable record (its breaker and pause survive a restart).
 
 use super::*;
+use crate::store::RunFilter;
 
 impl Scheduler {
     pub(super) fn on_event(&mut self, event: JobEvent) {
@@ -12,6 +13,7 @@ impl Scheduler {
             }
             JobEvent::Remove(name) => {
                 self.forget_load_error(&name);
+                self.compiling.remove(&name);
                 self.release_claim_ahead(&name);
                 if let Some(entry) = self.jobs.remove(&name) {
                     self.services.metrics.queue_change(-(entry.waiting.len() as i64));
@@ -26,18 +28,36 @@ impl Scheduler {
                 tracing::info!(
                     jobs = self.jobs.len(),
                     invalid = self.invalid.len(),
+                    compiling = self.compiling.len(),
                     "jobs folder loaded; ready"
                 );
                 self.reconcile_store();
                 self.ready = true;
             }
-            JobEvent::Invalid { name, error } => self.on_invalid(name, error),
+            JobEvent::Invalid { name, error } => {
+                self.compiling.remove(&name);
+                self.on_invalid(name, error)
+            }
+            JobEvent::Compiling { name, since_ms } => {
+                let waiting = if self.jobs.contains_key(&name) {
+                    "its running version keeps running meanwhile"
+                } else {
+                    "its slots until then are missed or caught up per its misfire policy"
+                };
+                tracing::info!(job = %name, "job compiling in the background; {waiting}");
+                self.compiling.insert(name, since_ms);
+            }
+            JobEvent::CompileAbandoned(name) => {
+                self.compiling.remove(&name);
+            }
         }
     }
 
     pub(super) fn upsert(&mut self, def: Arc<JobDef>) {
         let now = self.now();
         let name = def.spec.name.clone();
+        // A job that compiled in the background came into the folder when its load began.
+        let arrived_ms = self.compiling.remove(&name).unwrap_or(now);
         let record = def.spec.timing.schedule.as_ref().map_or_else(String::new, |s| s.to_record());
         // A claim sent ahead names the old version (and maybe a slot the edit drops).
         self.release_claim_ahead(&name);
@@ -68,9 +88,10 @@ impl Scheduler {
         let paused = stored.as_ref().filter(|row| row.paused).map(|row| row.pause_note.clone());
         let (schedule_epoch_ms, breaker) = match &stored {
             Some(row) if row.schedule == record => (row.schedule_epoch_ms, restore_breaker(row)),
-            Some(row) => (now, restore_breaker(row)),
-            None => (now, Breaker::default()),
+            Some(row) => (arrived_ms, restore_breaker(row)),
+            None => (arrived_ms, Breaker::default()),
         };
+        let breaker_skip_recorded = self.opening_recorded(&name, &breaker);
         tracing::info!(job = %name, version = %def.version, schedule = %def.spec.timing.schedule.as_ref().map_or("none".into(), |s| s.describe()), "job loaded");
         self.next_generation += 1;
         self.jobs.insert(
@@ -82,7 +103,9 @@ impl Scheduler {
                 running: HashMap::new(),
                 waiting: VecDeque::new(),
                 breaker,
+                breaker_skip_recorded,
                 schedule_epoch_ms,
+                loaded_at_ms: now,
                 last_good: None,
                 new_version_failures: 0,
                 paused,
@@ -124,6 +147,24 @@ impl Scheduler {
         let slot = to_utc(slot_ms);
         jitter_delay(&entry.def.spec.name, slot, bound, schedule.next_after(slot)).as_millis()
             as i64
+    }
+
+    /// A breaker restored open from the store: its opening was recorded by an earlier host
+    /// if the job's newest row is that `skipped:breaker-open` row (nothing ran since).
+    fn opening_recorded(&self, name: &str, breaker: &Breaker) -> bool {
+        if breaker.state == BreakerState::Closed {
+            return false;
+        }
+        let newest = RunFilter { job: Some(name.to_string()), limit: 1, ..RunFilter::default() };
+        match self.services.ledger.runs(&newest) {
+            Ok(rows) => {
+                rows.first().is_some_and(|row| row.reason == SlotReason::BreakerOpen.as_str())
+            }
+            Err(err) => {
+                tracing::error!(job = %name, "cannot read the job's newest run: {err}");
+                false
+            }
+        }
     }
 
     pub(super) fn persist_job(&self, name: &str) {

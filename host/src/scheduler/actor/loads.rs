@@ -42,12 +42,16 @@ impl Scheduler {
         }
     }
 
-    /// Once the folder has been read: job rows of jobs that are neither loaded nor invalid
-    /// (deleted while no host ran) are forgotten, as a removal would have, and so are load
-    /// errors of an earlier host that no longer hold.
+    /// Once the folder has been read: job rows of jobs that are neither loaded, invalid nor
+    /// compiling in the background (deleted while no host ran) are forgotten, as a removal
+    /// would have, and so are load errors of an earlier host that no longer hold.
     pub(super) fn reconcile_store(&mut self) {
         let ledger = &self.services.ledger;
-        let known = |name: &str| self.jobs.contains_key(name) || self.invalid.contains_key(name);
+        let known = |name: &str| {
+            self.jobs.contains_key(name)
+                || self.invalid.contains_key(name)
+                || self.compiling.contains_key(name)
+        };
         match ledger.jobs() {
             Ok(rows) => {
                 for row in rows.iter().filter(|row| !known(&row.name)) {

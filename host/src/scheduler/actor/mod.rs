@@ -94,8 +94,15 @@ struct JobEntry {
     running: HashMap<u64, watch::Sender<Option<Interrupt>>>,
     waiting: VecDeque<Waiting>,
     breaker: Breaker,
+    /// The breaker's current opening has its one `skipped:breaker-open` row: later slots it
+    /// holds back are counted in the metric but not recorded (one row per opening).
+    breaker_skip_recorded: bool,
     /// Slots at or before this instant never fire (set when the schedule starts or changes).
     schedule_epoch_ms: i64,
+    /// When this host first loaded the job. Slots that came due before then (while its code
+    /// compiled) were passed over: the misfire policy sorts them, and those it does not
+    /// catch up are recorded `missed:compiling`, never skipped as overlapping each other.
+    loaded_at_ms: i64,
     /// The version whose slot last succeeded: a new version may be rolled back to it (R6).
     last_good: Option<Arc<JobDef>>,
     /// Failed slots of the current version since it replaced `last_good`, none succeeded.
@@ -147,7 +154,10 @@ struct Scheduler {
     invalid: BTreeMap<String, String>,
     /// Failed edits of jobs whose previous version keeps running: name -> error.
     load_errors: BTreeMap<String, String>,
-    /// The jobs folder's initial scan has been taken in.
+    /// Jobs whose code compiles in the background: name -> when the load began (ms).
+    compiling: BTreeMap<String, i64>,
+    /// The jobs folder's initial scan has been taken in (every job in it loaded, invalid
+    /// or compiling in the background).
     ready: bool,
     /// Wakes the loop, and runs armed ahead of their instant, to the µs (`wake.rs`).
     timer: Arc<PreciseTimer>,
@@ -244,6 +254,7 @@ impl Scheduler {
             recorder,
             invalid: BTreeMap::new(),
             load_errors: BTreeMap::new(),
+            compiling: BTreeMap::new(),
             ready: false,
             timer,
         }

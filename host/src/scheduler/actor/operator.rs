@@ -61,7 +61,13 @@ impl Scheduler {
             .filter(|(name, _)| only.is_none_or(|only| only == name.as_str()))
             .map(|(name, error)| (name.clone(), error.clone()))
             .collect();
-        StatusReport { jobs, invalid, ready: self.ready }
+        let compiling = self
+            .compiling
+            .iter()
+            .filter(|(name, _)| only.is_none_or(|only| only == name.as_str()))
+            .map(|(name, since)| (name.clone(), *since))
+            .collect();
+        StatusReport { jobs, invalid, compiling, ready: self.ready }
     }
 
     fn job_status(&self, entry: &JobEntry, fires: usize, now: i64) -> (String, JobStatus) {

@@ -71,6 +71,8 @@ impl Scheduler {
             if let Some(state) = entry.breaker.record(done.succeeded, now, policy.as_ref()) {
                 match state {
                     BreakerState::Open { until_ms } => {
+                        // A new opening (a failed probe reopens): its first skip is recorded.
+                        entry.breaker_skip_recorded = false;
                         tracing::warn!(job = %done.job, failures = entry.breaker.consecutive_failures, until = %to_utc(until_ms), "breaker opened: job paused until the cooldown ends");
                         self.services.notify.breaker_opened(
                             &entry.def.spec,

@@ -1,11 +1,12 @@
-//! A slot coming due: misfire after downtime or a clock jump (M2, S2), then the deadline,
-//! overlap and breaker policies decide whether it starts, waits, or is recorded as not run.
+//! A slot coming due: misfire after downtime, a clock jump (M2, S2) or a cold compile, then
+//! the deadline, overlap and breaker policies decide whether it starts, waits, or is
+//! recorded as not run.
 
 use super::*;
 
 impl Scheduler {
-    /// A slot came due: run it, or (after downtime or a clock jump) sort the slots that
-    /// were passed over through the misfire policy (M2, S2).
+    /// A slot came due: run it, or (after downtime, a clock jump, or while the job's code
+    /// compiled) sort the slots that were passed over through the misfire policy (M2, S2).
     pub(super) fn on_slot(&mut self, name: &str, first_slot_ms: i64, now: i64) {
         if self.jobs[name].paused.is_some() {
             // Paused: nothing starts and nothing is recorded; look again at the next slot.
@@ -28,8 +29,11 @@ impl Scheduler {
         };
         let entry = &self.jobs[name];
         let timing = &entry.def.spec.timing;
-        let split =
-            due.partition_point(|&s| s + self.jitter_ms(entry, s) < self.passed_over_before_ms);
+        // Passed over: by downtime or a clock jump (host-wide), or while the job compiled.
+        let host_passed_over = self.passed_over_before_ms;
+        let job_passed_over = host_passed_over.max(entry.loaded_at_ms - ON_TIME_SLACK_MS);
+        let fire = |s: i64| s + self.jitter_ms(entry, s);
+        let split = due.partition_point(|&s| fire(s) < job_passed_over);
         let (passed_over, late_or_on_time) = due.split_at(split);
         if !passed_over.is_empty() {
             let window_start = now - timing.catchup_window.as_millis() as i64;
@@ -40,8 +44,12 @@ impl Scheduler {
                 tracing::warn!(job = %name, count = too_old, "missed slots older than catchup_window are not recorded");
             }
             let plan = plan_misfire(&in_window, timing.misfire, timing.max_catchup);
-            tracing::warn!(job = %name, missed = passed_over.len(), catch_up = plan.run.len(), "slots were passed over (host down or clock jump)");
-            self.record_slots(name, &plan.missed, SlotReason::Misfire);
+            let downtime = plan.missed.partition_point(|&s| fire(s) < host_passed_over);
+            let (misfired, compiling) = plan.missed.split_at(downtime);
+            let (misfired, compiling) = (misfired.to_vec(), compiling.to_vec());
+            tracing::warn!(job = %name, missed = passed_over.len(), catch_up = plan.run.len(), "slots were passed over (host down, clock jump, or the job still compiling)");
+            self.record_slots(name, &misfired, SlotReason::Misfire);
+            self.record_slots(name, &compiling, SlotReason::Compiling);
             // Catch-ups run one after another, oldest first, then the on-time slot: they
             // wait in the job's queue instead of overlapping (and skipping) each other.
             if let Some(entry) = self.jobs.get_mut(name) {
@@ -108,9 +116,7 @@ impl Scheduler {
             entry.cancel_running(self.config.grace, InterruptReason::CancelledBySlot);
         }
         match admission {
-            Admission::Reject => {
-                return self.record_slots(name, &[slot_ms], SlotReason::BreakerOpen);
-            }
+            Admission::Reject => return self.skip_for_open_breaker(name, slot_ms),
             Admission::Probe => {
                 tracing::info!(job = %name, "breaker half-open: this slot is the probe");
                 self.persist_job(name);
@@ -120,18 +126,37 @@ impl Scheduler {
         self.dispatch(name, Dispatch::of(AttemptOf::slot(name, slot_ms, fire_ms, trigger)));
     }
 
+    /// A slot the open (or half-open) breaker holds back: counted every time, recorded once
+    /// per opening. The first slot skipped after the breaker opened gets the
+    /// `skipped:breaker-open` row; a job every second with a 10-minute cooldown would
+    /// otherwise write 600 rows per opening. A probe that fails reopens the breaker: a new
+    /// opening, a new row (`runs.rs` clears the flag).
+    fn skip_for_open_breaker(&mut self, name: &str, slot_ms: i64) {
+        let reason = SlotReason::BreakerOpen;
+        let Some(entry) = self.jobs.get_mut(name) else { return };
+        // A slot claimed ahead has a row already: it is finished with the reason either way.
+        let claimed = entry.claimed_ahead.as_ref().is_some_and(|ahead| ahead.slot_ms == slot_ms);
+        if !entry.breaker_skip_recorded || claimed {
+            entry.breaker_skip_recorded = true;
+            return self.record_slots(name, &[slot_ms], reason);
+        }
+        self.count_not_run(name, reason, 1);
+        tracing::debug!(job = %name, slot = slot_ms, "slot skipped: breaker open (this opening is recorded)");
+    }
+
+    /// The metric and the notification for slots that do not run.
+    fn count_not_run(&self, name: &str, reason: SlotReason, count: usize) {
+        self.services.metrics.slots_not_run(name, reason.as_str(), count);
+        let spec = self.jobs.get(name).map(|e| &e.def.spec);
+        self.services.notify.slots_not_run(spec, name, reason.as_str(), count);
+    }
+
     /// Records slots that do not run (skipped, missed) in one transaction.
     pub(super) fn record_slots(&mut self, name: &str, slots: &[i64], reason: SlotReason) {
         if slots.is_empty() {
             return;
         }
-        self.services.metrics.slots_not_run(name, reason.as_str(), slots.len());
-        self.services.notify.slots_not_run(
-            self.jobs.get(name).map(|e| &e.def.spec),
-            name,
-            reason.as_str(),
-            slots.len(),
-        );
+        self.count_not_run(name, reason, slots.len());
         let unclaimed = self.settle_claimed_slot(name, slots, reason);
         let Some(entry) = self.jobs.get(name) else { return };
         let now = self.now();

@@ -5,6 +5,7 @@
 //! fails when that policy breaks; `policies.rs` holds the slot policies, `lifecycle.rs`
 //! claim-ahead, pause, shutdown and clock jumps.
 
+mod cold_start;
 mod lifecycle;
 mod policies;
 
@@ -85,7 +86,7 @@ struct Harness {
     store: Arc<SqliteStore>,
     done_tx: mpsc::UnboundedSender<RunDone>,
     done_rx: mpsc::UnboundedReceiver<RunDone>,
-    _db: TempDb,
+    _db: Option<TempDb>,
 }
 
 impl Harness {
@@ -98,6 +99,21 @@ impl Harness {
         let db = TempDb::new(&format!("actor-{test}"));
         let store = Arc::new(SqliteStore::open(&db.path).expect("store"));
         let clock = Arc::new(ManualClock::new(T0));
+        Self::build(store, clock, claim_ahead, Some(db))
+    }
+
+    /// A second scheduler on the same store and clock: the host after a restart (the
+    /// first harness keeps the database file).
+    fn with_store(store: Arc<SqliteStore>, clock: Arc<ManualClock>) -> Self {
+        Self::build(store, clock, Duration::ZERO, None)
+    }
+
+    fn build(
+        store: Arc<SqliteStore>,
+        clock: Arc<ManualClock>,
+        claim_ahead: Duration,
+        db: Option<TempDb>,
+    ) -> Self {
         let services = Arc::new(Services {
             runtime: runtime(),
             ledger: store.clone() as Arc<dyn Ledger>,

@@ -148,7 +148,7 @@ async fn the_breaker_opens_skips_slots_then_lets_one_probe_through() {
     }
     assert!(h.started().is_empty(), "no slot starts while open");
     let skipped: Vec<_> = h.rows("a").into_iter().map(|r| r.reason).collect();
-    assert_eq!(skipped, ["skipped:breaker-open", "skipped:breaker-open"]);
+    assert_eq!(skipped, ["skipped:breaker-open"], "one row per opening, not one per slot");
     h.at(T0 + 50 * S);
     let probe = h.one_started();
     assert_eq!(h.sched.jobs["a"].breaker.state, BreakerState::HalfOpen);
@@ -158,6 +158,52 @@ async fn the_breaker_opens_skips_slots_then_lets_one_probe_through() {
     assert_eq!(h.sched.jobs["a"].breaker.state, BreakerState::Closed);
     h.at(T0 + 70 * S);
     h.one_started();
+}
+
+/// Issue 15: an open breaker records one row per opening, however many slots it holds
+/// back; the metric counts every one. A probe that fails reopens it: a new opening, a new
+/// row. A restarted host whose breaker is still open does not record that opening again.
+#[tokio::test]
+async fn an_open_breaker_records_one_row_per_opening_and_counts_every_slot() {
+    let mut h = Harness::new("breaker-rows");
+    h.add("a", "every = \"1s\"\n[breaker]\nfailures = 1\ncooldown = \"60s\"\n");
+    h.at(T0 + S);
+    let run = h.one_started();
+    h.finish(&run, false, None);
+    for k in 2..=60 {
+        h.at(T0 + k * S);
+    }
+    assert!(h.started().is_empty(), "nothing runs while open");
+    let breaker_rows = |h: &Harness| {
+        h.rows("a").into_iter().filter(|r| r.reason == "skipped:breaker-open").count()
+    };
+    assert_eq!(breaker_rows(&h), 1, "59 slots held back, one row: {:?}", h.reasons("a"));
+    assert_eq!(h.reasons("a")[0].0, T0 + 2 * S, "the row is the first slot skipped");
+    let counted = |h: &Harness| {
+        let text = h.sched.services.metrics.render();
+        let line = r#"sandcron_slots_not_run_total{job="a",reason="skipped:breaker-open"} "#;
+        let at = text.find(line).unwrap_or_else(|| panic!("no metric line in:\n{text}"));
+        text[at + line.len()..].lines().next().unwrap().parse::<f64>().unwrap()
+    };
+    assert_eq!(counted(&h), 59.0, "the metric counts every slot not run");
+
+    // The cooldown ends at 61 s: the probe fails and the breaker reopens: a second row.
+    h.at(T0 + 61 * S);
+    let probe = h.one_started();
+    h.finish(&probe, false, None);
+    for k in 62..=70 {
+        h.at(T0 + k * S);
+    }
+    assert_eq!(breaker_rows(&h), 2, "a failed probe is a new opening: {:?}", h.reasons("a"));
+    assert_eq!(counted(&h), 68.0);
+
+    // A restart while it is still open: the opening is on record, nothing more is written.
+    let (store, clock) = (h.store.clone(), h.clock.clone());
+    let mut again = Harness::with_store(store, clock);
+    again.add("a", "every = \"1s\"\n[breaker]\nfailures = 1\ncooldown = \"60s\"\n");
+    again.at(T0 + 75 * S);
+    assert!(again.started().is_empty());
+    assert_eq!(breaker_rows(&again), 2, "the restarted host kept the one row per opening");
 }
 
 #[tokio::test]
