@@ -51,7 +51,6 @@ mod state;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
-#[cfg(test)]
 use std::time::Instant;
 
 pub use self::handle::Watcher;
