@@ -80,9 +80,26 @@ fn commands() -> Vec<(String, Vec<u8>)> {
 /// A WASI command whose `_start` (function 1; function 0 is the imported `proc_exit`) runs
 /// `code`.
 fn command(code: &[u8]) -> Vec<u8> {
+    // Types: 0 = [] -> [] (`_start`), 1 = [i32] -> [] (`proc_exit`).
+    wasi_command("proc_exit", &[2, 0x60, 0, 0, 0x60, 1, 0x7f, 0], code)
+}
+
+/// A WASI command whose `_start` calls `fd_write(1, iovs, 1, 0)` and drops the errno.
+fn fd_write_command(iovs: u32) -> Vec<u8> {
+    let mut code = vec![0x41, 1, 0x41]; // i32.const 1; i32.const iovs
+    sleb(&mut code, iovs as i32);
+    code.extend_from_slice(&[0x41, 1, 0x41, 0, 0x10, 0, 0x1a]);
+    // Types: 0 = [] -> [] (`_start`), 1 = [i32 x4] -> [i32] (`fd_write`).
+    wasi_command("fd_write", &[2, 0x60, 0, 0, 0x60, 4, 0x7f, 0x7f, 0x7f, 0x7f, 1, 0x7f], &code)
+}
+
+/// A command importing `wasi_snapshot_preview1.IMPORT` (function 0, type 1 of `types`),
+/// exporting `_start` (function 1, type 0, no locals, running `code`) and a one-page
+/// `memory`.
+fn wasi_command(import: &str, types: &[u8], code: &[u8]) -> Vec<u8> {
     let mut imports = vec![1];
     name(&mut imports, "wasi_snapshot_preview1");
-    name(&mut imports, "proc_exit");
+    name(&mut imports, import);
     imports.extend_from_slice(&[0, 1]);
     let mut exports = vec![2];
     name(&mut exports, "_start");
@@ -96,34 +113,7 @@ fn command(code: &[u8]) -> Vec<u8> {
     leb(&mut code_section, body.len() as u32);
     code_section.extend_from_slice(&body);
     module(&[
-        section(1, &[2, 0x60, 0, 0, 0x60, 1, 0x7f, 0]),
-        section(2, &imports),
-        section(3, &[1, 0]),
-        section(5, &[1, 0, 1]),
-        section(7, &exports),
-        section(10, &code_section),
-    ])
-}
-
-/// A WASI command whose `_start` calls `fd_write(1, iovs, 1, 0)` and drops the errno.
-fn fd_write_command(iovs: u32) -> Vec<u8> {
-    let mut imports = vec![1];
-    name(&mut imports, "wasi_snapshot_preview1");
-    name(&mut imports, "fd_write");
-    imports.extend_from_slice(&[0, 1]);
-    let mut exports = vec![2];
-    name(&mut exports, "_start");
-    exports.extend_from_slice(&[0, 1]);
-    name(&mut exports, "memory");
-    exports.extend_from_slice(&[2, 0]);
-    let mut body = vec![0, 0x41, 1, 0x41]; // no locals; i32.const 1; i32.const iovs
-    sleb(&mut body, iovs as i32);
-    body.extend_from_slice(&[0x41, 1, 0x41, 0, 0x10, 0, 0x1a, 0x0b]);
-    let mut code_section = vec![1];
-    leb(&mut code_section, body.len() as u32);
-    code_section.extend_from_slice(&body);
-    module(&[
-        section(1, &[2, 0x60, 0, 0, 0x60, 4, 0x7f, 0x7f, 0x7f, 0x7f, 1, 0x7f]),
+        section(1, types),
         section(2, &imports),
         section(3, &[1, 0]),
         section(5, &[1, 0, 1]),

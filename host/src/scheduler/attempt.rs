@@ -82,9 +82,7 @@ impl Launcher for GuestPool {
 /// late claim, a long wait for a worker): counted and notified like the slots the
 /// scheduler itself records as `missed:deadline`.
 fn missed_deadline(services: &Services, def: &JobDef) {
-    let reason = SlotReason::Deadline.as_str();
-    services.metrics.slots_not_run(&def.spec.name, reason, 1);
-    services.notify.slots_not_run(Some(&def.spec), &def.spec.name, reason, 1);
+    services.slots_not_run(Some(&def.spec), &def.spec.name, SlotReason::Deadline, 1);
 }
 
 /// Claims, runs and records one attempt, then reports to the scheduler.

@@ -118,6 +118,22 @@ pub struct Services {
     pub notify: crate::notifications::Notifier,
 }
 
+impl Services {
+    /// Slots of `job` that do not run, for `reason`: counted in
+    /// `sandcron_slots_not_run_total` and posted as `missed_slots` (the actor's records and
+    /// the run task's late starts alike). `spec` is the job's, when it is loaded.
+    pub(crate) fn slots_not_run(
+        &self,
+        spec: Option<&crate::config::JobSpec>,
+        job: &str,
+        reason: crate::words::SlotReason,
+        count: usize,
+    ) {
+        self.metrics.slots_not_run(job, reason.as_str(), count);
+        self.notify.slots_not_run(spec, job, reason.as_str(), count);
+    }
+}
+
 /// Scheduler settings.
 #[derive(Clone, Debug)]
 pub struct SchedulerConfig {

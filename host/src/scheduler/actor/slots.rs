@@ -146,9 +146,8 @@ impl Scheduler {
 
     /// The metric and the notification for slots that do not run.
     fn count_not_run(&self, name: &str, reason: SlotReason, count: usize) {
-        self.services.metrics.slots_not_run(name, reason.as_str(), count);
         let spec = self.jobs.get(name).map(|e| &e.def.spec);
-        self.services.notify.slots_not_run(spec, name, reason.as_str(), count);
+        self.services.slots_not_run(spec, name, reason, count);
     }
 
     /// Records slots that do not run (skipped, missed) in one transaction.
