@@ -20,7 +20,10 @@ fn stdout(output: &Output) -> String {
 #[test]
 fn trigger_pause_resume_and_backfill_from_the_command_line() {
     let site = Site::new();
-    site.probe_job("probe", "every = \"1h\"\nphase = \"1800s\"\n");
+    // Hourly at half past; a slot missed while the host is down is recorded, not run.
+    site.probe_job("probe", "every = \"1h\"\nphase = \"1800s\"\nmisfire = \"skip\"\n");
+    // Added five hours ago, so the backfill below is in the job's life.
+    site.backdate_jobs(Duration::from_secs(5 * 3600));
     let host = site.start(&["--log-format", "json"]);
     let api = host.api();
 
@@ -38,6 +41,7 @@ fn trigger_pause_resume_and_backfill_from_the_command_line() {
     let runs = site.wait_runs("probe", Duration::from_secs(20), |r| {
         r.iter().any(|r| r["status"] == "succeeded")
     });
+    let runs: Vec<&Value> = runs.iter().filter(|r| r["trigger"] == "manual").collect();
     assert_eq!(runs.len(), 1, "{runs:#?}");
     let output = runs[0]["output"].as_str().unwrap();
     assert!(output.contains(r#""idempotency_key":"cli-1""#), "{output}");
@@ -67,11 +71,19 @@ fn trigger_pause_resume_and_backfill_from_the_command_line() {
             "10",
         ],
     ));
-    assert!(backfill.contains("3 slot(s) in range, 3 queued, 0 already ran"), "{backfill}");
+    assert!(backfill.contains("3 slot(s) in range, 3 queued, 0 already ran;"), "{backfill}");
     let runs = site.wait_runs("probe", Duration::from_secs(20), |r| {
         r.iter().filter(|r| r["trigger"] == "backfill" && r["status"] == "succeeded").count() == 3
     });
     assert_eq!(runs.iter().filter(|r| r["trigger"] == "backfill").count(), 3, "{runs:#?}");
+    // A range reaching back before the job was added: those slots are left out, and said so.
+    let (from, to) = (now - chrono::Duration::hours(8), now - chrono::Duration::hours(5));
+    let earlier = stdout(&verb(
+        &api,
+        &["backfill", "probe", "--from", &from.to_rfc3339(), "--to", &to.to_rfc3339()],
+    ));
+    let left_out = "3 slot(s) in range, 0 queued, 0 already ran, 3 before the job's schedule began";
+    assert!(earlier.contains(left_out), "{earlier}");
 
     let missing = verb(&api, &["trigger", "ghost"]);
     assert_eq!(missing.status.code(), Some(2));

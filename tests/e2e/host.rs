@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use sandcron::store::{Ledger, SqliteStore};
 use serde_json::Value;
 
 use crate::util::{guest, sandcron, shared_cache, wait_until};
@@ -104,6 +105,18 @@ impl Site {
         Host { child: Some(child), log: log_path, base }
     }
 
+    /// Starts a host until it has loaded the folder, and stops it: the store now records when
+    /// each job's schedule began. Then moves that instant back by `by` (the host is down), as
+    /// if the jobs had been added that long ago.
+    pub fn backdate_jobs(&self, by: Duration) {
+        self.start(&[]).loaded_then_stopped();
+        let store = SqliteStore::open(&self.store()).unwrap();
+        for mut job in store.jobs().unwrap() {
+            job.schedule_epoch_ms -= by.as_millis() as i64;
+            store.upsert_job(&job).unwrap();
+        }
+    }
+
     /// `sandcron runs JOB --json`, oldest first; none while the store does not know the job
     /// yet (`runs` exits 2 for an unknown job).
     pub fn runs(&self, job: &str) -> Vec<Value> {
@@ -160,6 +173,12 @@ impl Host {
     /// A host the test started itself, its stderr going to `log`.
     pub fn adopt(child: Child, log: PathBuf) -> Host {
         Host { child: Some(child), log, base: None }
+    }
+
+    /// Waits until the host has loaded its folder, then stops it (exit 0).
+    pub fn loaded_then_stopped(mut self) {
+        self.api();
+        assert_eq!(self.stop(), 0, "{}", self.log_text());
     }
 
     /// SIGTERM, then wait for exit; returns the exit code.

@@ -268,6 +268,8 @@ pub async fn backfill(
         "slots": plan.slots,
         "queued": plan.queued,
         "already_run": plan.already_run,
+        "before_schedule": plan.before_schedule,
+        "schedule_since": rfc3339(plan.schedule_since_ms),
         "first_slot": plan.first_ms.map(rfc3339),
         "last_slot": plan.last_ms.map(rfc3339),
         "interval_ms": plan.interval.as_millis() as u64,

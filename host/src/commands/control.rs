@@ -64,8 +64,15 @@ pub fn backfill(args: BackfillArgs) -> Exit {
     let path = format!("/v1/jobs/{}/backfill", encode(&args.job));
     let body = json!({ "from": args.from, "to": args.to, "rate": args.rate });
     call(&args.client, &path, body, None, |plan| {
+        let before = match plan["before_schedule"].as_u64() {
+            Some(0) | None => String::new(),
+            Some(n) => format!(
+                ", {n} before the job's schedule began ({}) and not queued",
+                plan["schedule_since"].as_str().unwrap_or("?")
+            ),
+        };
         format!(
-            "backfill of {}: {} slot(s) in range, {} queued, {} already ran; one start every {} ms",
+            "backfill of {}: {} slot(s) in range, {} queued, {} already ran{before}; one start every {} ms",
             args.job, plan["slots"], plan["queued"], plan["already_run"], plan["interval_ms"]
         )
     })

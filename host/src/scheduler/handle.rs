@@ -121,6 +121,11 @@ pub struct BackfillPlan {
     pub queued: usize,
     /// Slots that already ran (or are running) and are left alone.
     pub already_run: usize,
+    /// Slots at or before `schedule_since_ms`, never queued: the job did not exist yet, or
+    /// had another schedule.
+    pub before_schedule: usize,
+    /// When the job's schedule began: it was added, or its schedule last changed, then.
+    pub schedule_since_ms: i64,
     /// The first and last slot in the range (ms), if any.
     pub first_ms: Option<i64>,
     /// See `first_ms`.

@@ -229,6 +229,10 @@ impl Scheduler {
         if slots.len() > MAX_BACKFILL_SLOTS {
             return Err(ControlError::TooManySlots { count: slots.len(), max: MAX_BACKFILL_SLOTS });
         }
+        // Slots at or before the schedule's epoch belong to no version of this job that ever
+        // ran (it was added, or its schedule last changed, then): they are never queued.
+        let schedule_since_ms = entry.schedule_epoch_ms;
+        let before_schedule = slots.iter().filter(|&&slot| slot <= schedule_since_ms).count();
         let history = self
             .services
             .ledger
@@ -247,7 +251,7 @@ impl Scheduler {
         let entry = self.jobs.get_mut(name).expect("checked above");
         let queued_before: HashSet<i64> = entry.backfill.iter().map(|&(slot, _)| slot).collect();
         let mut queued = 0;
-        for &slot in &slots {
+        for &slot in &slots[before_schedule..] {
             if started.contains(&slot) || queued_before.contains(&slot) {
                 continue;
             }
@@ -260,11 +264,13 @@ impl Scheduler {
             entry.backfill_timer = true;
             self.queue.push(now, Due::Backfill { job: name.to_string() });
         }
-        tracing::info!(job = %name, slots = slots.len(), queued, interval = ?interval, "backfill queued");
+        tracing::info!(job = %name, slots = slots.len(), queued, before_schedule, interval = ?interval, "backfill queued");
         Ok(BackfillPlan {
             slots: slots.len(),
             queued,
-            already_run: slots.iter().filter(|s| started.contains(s)).count(),
+            already_run: slots[before_schedule..].iter().filter(|s| started.contains(s)).count(),
+            before_schedule,
+            schedule_since_ms,
             first_ms: slots.first().copied(),
             last_ms: slots.last().copied(),
             interval,

@@ -1,6 +1,7 @@
-//! Claim-ahead and its release, pause and resume, shutdown, and clock jumps.
+//! Claim-ahead and its release, pause and resume, backfill, shutdown, and clock jumps.
 
 use super::*;
+use crate::job::TriggerKind;
 use crate::scheduler::clock::Jump;
 use crate::store::RunStatus;
 use crate::words::InterruptReason;
@@ -132,4 +133,31 @@ async fn a_backward_jump_never_starts_a_slot_twice() {
     assert!(h.started().is_empty(), "slot 10 s ran already; 20 s is not due");
     h.at(T0 + 20 * S);
     assert_eq!(h.one_started().slot(), Some(T0 + 20 * S));
+}
+
+#[tokio::test]
+async fn backfill_queues_only_slots_since_the_job_began() {
+    let mut h = Harness::new("backfill-epoch");
+    h.add("a", EVERY_10S); // added at T0: its schedule begins then
+    let pause = |reply| Control::Pause { job: "a".into(), note: String::new(), reply };
+    h.control(pause).expect("paused");
+    h.at(T0 + 30 * S); // three slots pass without a run
+    h.control(|reply| Control::Resume { job: "a".into(), reply }).expect("resumed");
+    let (from_ms, to_ms, interval) = (T0 - 30 * S, T0 + 30 * S, Duration::from_secs(1));
+    let backfill = |reply| Control::Backfill { job: "a".into(), from_ms, to_ms, interval, reply };
+    let plan = h.control(backfill).expect("planned");
+    assert_eq!(plan.schedule_since_ms, T0);
+    // T0 - 30 s ..= T0 are before the job existed; T0 + 10 s ..= T0 + 30 s never ran.
+    assert_eq!((plan.slots, plan.before_schedule, plan.queued, plan.already_run), (7, 4, 3, 0));
+    let mut ran = Vec::new();
+    for k in 0..3 {
+        h.at(T0 + 30 * S + k * S);
+        let run = h.one_started();
+        assert_eq!(run.order.at.trigger, TriggerKind::Backfill);
+        ran.push(run.slot().unwrap());
+        h.finish(&run, true, None);
+    }
+    assert_eq!(ran, [T0 + 10 * S, T0 + 20 * S, T0 + 30 * S]);
+    h.at(T0 + 39 * S);
+    assert!(h.started().is_empty(), "nothing from before the job began");
 }
