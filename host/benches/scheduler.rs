@@ -69,8 +69,8 @@ use sandcron::runtime::{LoadedJob, Runtime, RuntimeConfig};
 use sandcron::schedule::jitter_delay;
 use sandcron::scheduler::{self, Clock, JobDef, JobEvent, SchedulerConfig, Services, SystemClock};
 use sandcron::store::{
-    Claim, JobRow, Ledger, LoadErrorRow, NewRun, RunDetail, RunFilter, RunFinish, RunRecord,
-    RunStatus, SqliteStore, StateStore, StoreError,
+    Claim, CompilingRow, JobRow, Ledger, LoadErrorRow, NewRun, RunDetail, RunFilter, RunFinish,
+    RunRecord, RunStatus, SqliteStore, StateStore, StoreError,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -498,6 +498,15 @@ impl Ledger for TimedLedger {
     }
     fn load_errors(&self) -> Result<Vec<LoadErrorRow>, StoreError> {
         self.timed("other", |s| s.load_errors())
+    }
+    fn set_compiling(&self, row: &CompilingRow) -> Result<(), StoreError> {
+        self.timed("other", |s| s.set_compiling(row))
+    }
+    fn clear_compiling(&self, name: &str) -> Result<(), StoreError> {
+        self.timed("other", |s| s.clear_compiling(name))
+    }
+    fn compiling(&self) -> Result<Vec<CompilingRow>, StoreError> {
+        self.timed("other", |s| s.compiling())
     }
 }
 

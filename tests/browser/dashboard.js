@@ -6,7 +6,10 @@
 //        node dashboard.js token BASE_URL OUT_DIR TOKEN
 //   open:  jobs table, trigger, pause/resume, chart, run details, screenshots; HTML_JOB is
 //          a job whose newest run's output holds markup that must show as text
+//        node dashboard.js compiling BASE_URL OUT_DIR JOB
 //   token: / answers 401 with the login form; signing in shows the jobs table
+//   compiling: JOB is listed under "Jobs compiling" while its first compile runs, then
+//          moves to the jobs table once loaded
 // Needs NODE_PATH to hold playwright-core (scripts/browser-setup.sh prints where).
 // Exits non-zero, with the reason on stderr and in the JSON's "error", on any failure.
 'use strict';
@@ -15,10 +18,12 @@ const path = require('path');
 const { chromium } = require('playwright-core');
 
 const [mode, base, outDir, arg4, arg5] = process.argv.slice(2);
-const job = mode === 'open' ? arg4 : null;
+const job = mode === 'open' || mode === 'compiling' ? arg4 : null;
 const htmlJob = mode === 'open' ? arg5 : null;
 const token = mode === 'token' ? arg4 : null;
 const TIMEOUT = 15000;
+// A Python component's cold compile: ~15 s alone, more on a busy machine.
+const COMPILE_TIMEOUT = 100000;
 const result = { mode, steps: [] };
 
 function step(name, extra) {
@@ -233,6 +238,27 @@ async function tokenMode(browser) {
   if (errors.length) fail(errors.join('\n'));
 }
 
+async function compilingMode(browser) {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  page.setDefaultTimeout(TIMEOUT);
+  const errors = watch(page);
+  await page.goto(`${base}/`);
+  const row = page.locator(`tr[data-testid="compiling-row"][data-job="${job}"]`);
+  await must(row.waitFor(), `"Jobs compiling" never listed job ${job}`);
+  const cells = await row.locator('th, td').allInnerTexts();
+  const listed = await page.locator(`tr[data-testid="job-row"][data-job="${job}"]`).count();
+  step('compiling', { compiling_row: cells.map((c) => c.trim()), in_jobs_table: listed > 0 });
+  await page.screenshot({ path: path.join(outDir, 'dashboard-compiling.png'), fullPage: true });
+
+  // Once compiled, the job moves to the jobs table and the section goes away.
+  await must(page.locator(`tr[data-testid="job-row"][data-job="${job}"]`)
+    .waitFor({ timeout: COMPILE_TIMEOUT }), `job ${job} never reached the jobs table`);
+  await must(page.locator('#compiling-section').waitFor({ state: 'hidden' }),
+    '"Jobs compiling" stayed after the compile');
+  step('compiled');
+  if (errors.length) fail(errors.join('\n'));
+}
+
 (async () => {
   let browser;
   try {
@@ -240,6 +266,7 @@ async function tokenMode(browser) {
     browser = await launch();
     if (mode === 'open') await openMode(browser);
     else if (mode === 'token') await tokenMode(browser);
+    else if (mode === 'compiling') await compilingMode(browser);
     else fail(`unknown mode ${mode}`);
     result.ok = true;
   } catch (err) {

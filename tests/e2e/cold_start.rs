@@ -2,7 +2,8 @@
 //! runs in the background. The other jobs load and run on time from the start, `/readyz`
 //! answers ready within seconds with the Python job listed as compiling, and the Python
 //! job's slots that came due meanwhile are recorded `missed:compiling` or caught up (its
-//! misfire policy, `latest` by default), never `skipped:overlap`; then it runs.
+//! misfire policy, `latest` by default), never `skipped:overlap`; then it runs. Meanwhile
+//! `sandcron jobs` lists it as compiling.
 
 use std::time::{Duration, Instant};
 
@@ -46,12 +47,28 @@ fn a_cold_python_compile_runs_in_the_background_while_a_probe_runs_on_time() {
         ready_after < Duration::from_secs(10),
         "ready after {ready_after:?}, not after the compile"
     );
+    // `sandcron jobs` reads the store, and says so too.
+    let state = |jobs: &[Value]| {
+        let py = jobs.iter().find(|job| job["name"] == "py").cloned().unwrap_or_default();
+        (py["state"].as_str().map(str::to_owned), py["compiling_since"].is_string())
+    };
+    let listed = site.jobs_json();
+    assert_eq!(state(&listed), (Some("compiling".into()), true), "{listed:#?}");
+    let store = site.store();
+    let table =
+        crate::util::sandcron_cmd(&["jobs".as_ref(), "--store".as_ref(), store.as_os_str()]);
+    assert!(
+        table.1.contains("  ~ compiling in the background; it runs once compiled"),
+        "{table:?}"
+    );
 
     let py = site.wait_runs("py", Duration::from_secs(120), |runs| {
         !with_status(runs, "succeeded").is_empty()
     });
     let py_ran = started.elapsed();
     let probe = site.runs("probe");
+    let listed = site.jobs_json();
+    assert_eq!(state(&listed), (Some("active".into()), false), "compiled: {listed:#?}");
     host.stop();
     assert!(
         !with_status(&py, "succeeded").is_empty(),

@@ -257,3 +257,30 @@ fn dashboard_behind_a_token_asks_for_it_then_shows_the_jobs() {
     assert_eq!(report["cookie_http_only"], true, "{report}");
     assert_screenshot(&out.join("dashboard-login.png"));
 }
+
+#[test]
+fn dashboard_lists_a_job_still_compiling_then_moves_it_to_the_jobs_table() {
+    let site = Site::new();
+    install_hello(&site);
+    // A Python component compiles for ~15 s with an empty cache: in the background.
+    std::fs::copy(guest("hello-python"), site.jobs().join("py.wasm")).unwrap();
+    let manifest = root().join("examples/hello-python/hello-python.toml");
+    std::fs::copy(manifest, site.jobs().join("py.toml")).unwrap();
+    let cache = crate::util::tempdir();
+    let host = site.start_with_cache(cache.path(), &[]);
+    let api = host.api();
+
+    let out = output_dir();
+    let _ = std::fs::remove_file(out.join("dashboard-compiling.png"));
+    let report = browse(&site, &host.log, &["compiling", &api, out.to_str().unwrap(), "py"]);
+    let row: Vec<&str> =
+        report["compiling_row"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!(row.len(), 3, "{report}");
+    assert_eq!(row[0], "py", "{report}");
+    assert!(row[2].starts_with("not running yet"), "{report}");
+    assert_eq!(report["in_jobs_table"], false, "not in the jobs table while compiling: {report}");
+    assert!(report["steps"].as_array().unwrap().contains(&json!("compiled")), "{report}");
+    let jobs = get(&api, "/v1/jobs").body;
+    assert_eq!(jobs["compiling"], json!([]), "{jobs}");
+    assert_screenshot(&out.join("dashboard-compiling.png"));
+}

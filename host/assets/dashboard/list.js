@@ -1,6 +1,6 @@
 // The jobs list (#/): one row per job, keyed by name and updated in place, so the refresh
 // every few seconds stays cheap with hundreds of jobs; a filter box; the job files that
-// failed to load.
+// failed to load, and the jobs compiling in the background.
 
 import { pauseJob, resumeJob, triggerJob } from './actions.js';
 import { api } from './api.js';
@@ -10,7 +10,7 @@ import {
 } from './format.js';
 
 const jobRows = new Map(); // name -> row record
-let invalidSignature = '';
+const sectionSignatures = new Map(); // section name -> what it last showed
 
 function makeJobRow(name) {
   const row = { name, nextMs: null, search: '' };
@@ -101,15 +101,29 @@ export function applyFilter() {
   setText($('jobs-empty'), total ? 'No job matches the filter.' : 'No jobs loaded.');
 }
 
-function renderInvalid(invalid) {
-  const signature = JSON.stringify(invalid);
-  if (signature === invalidSignature) return;
-  invalidSignature = signature;
-  const rows = invalid.map((item) => h('tr', { 'data-testid': 'invalid-row', 'data-job': item.name },
+/** Fills a section's table body from `items` (rebuilt only when they change); hides the
+ * section when there are none. */
+function renderSection(name, items, makeRow) {
+  const signature = JSON.stringify(items);
+  if (signature === sectionSignatures.get(name)) return;
+  sectionSignatures.set(name, signature);
+  $(`${name}-body`).replaceChildren(...items.map(makeRow));
+  setHidden($(`${name}-section`), items.length === 0);
+}
+
+function invalidRow(item) {
+  return h('tr', { 'data-testid': 'invalid-row', 'data-job': item.name },
     h('th', { scope: 'row', class: 'name' }, item.name),
-    h('td', {}, h('pre', { class: 'error-text', 'data-testid': 'invalid-error' }, item.error))));
-  $('invalid-body').replaceChildren(...rows);
-  setHidden($('invalid-section'), invalid.length === 0);
+    h('td', {}, h('pre', { class: 'error-text', 'data-testid': 'invalid-error' }, item.error)));
+}
+
+function compilingRow(item) {
+  return h('tr', { 'data-testid': 'compiling-row', 'data-job': item.name },
+    h('th', { scope: 'row', class: 'name' }, item.name),
+    h('td', {}, fmtTime(parseTime(item.since))),
+    h('td', { 'data-testid': 'compiling-meanwhile' }, jobRows.has(item.name)
+      ? 'its previous version keeps running'
+      : 'not running yet; slots due meanwhile follow its misfire policy'));
 }
 
 /** Fetches the jobs and brings the list up to date (unless the view changed meanwhile). */
@@ -134,7 +148,8 @@ export async function refreshJobs(isCurrent) {
   }
   placeRows($('jobs-body'), trs);
   applyFilter();
-  renderInvalid(data.invalid || []);
+  renderSection('invalid', data.invalid || [], invalidRow);
+  renderSection('compiling', data.compiling || [], compilingRow);
 }
 
 /** Moves the visible countdowns on (every second). */

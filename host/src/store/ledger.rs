@@ -287,6 +287,17 @@ pub struct JobRow {
     pub updated_at_ms: i64,
 }
 
+/// A job whose latest version is still compiling in the background (a cold compile).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CompilingRow {
+    /// The job's name (its file stem).
+    pub name: String,
+    /// When the compile began.
+    pub since_ms: i64,
+    /// The version the host keeps running meanwhile; `None`: no version of the job runs yet.
+    pub running_version: Option<String>,
+}
+
 /// A job whose latest load failed (M7): a broken edit beside the version still running,
 /// or a job file that is not running at all.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -392,6 +403,12 @@ pub trait Ledger: Send + Sync {
     fn clear_load_error(&self, name: &str) -> Result<(), StoreError>;
     /// Every recorded failed load, by name.
     fn load_errors(&self) -> Result<Vec<LoadErrorRow>, StoreError>;
+    /// Records that a job's latest version is compiling in the background.
+    fn set_compiling(&self, row: &CompilingRow) -> Result<(), StoreError>;
+    /// Forgets it: the compile ended (loaded, failed or abandoned).
+    fn clear_compiling(&self, name: &str) -> Result<(), StoreError>;
+    /// Every job compiling, by name.
+    fn compiling(&self) -> Result<Vec<CompilingRow>, StoreError>;
     /// Whether the store is writing normally (`/readyz`, `/metrics`); a backend that
     /// does not track it reports healthy.
     fn health(&self) -> HealthReport {

@@ -69,6 +69,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
          running_version TEXT,
          at_ms           INTEGER NOT NULL
      ) WITHOUT ROWID;",
+    // 6: jobs whose latest version compiles in the background (a cold compile), shown by
+    // `jobs` and the dashboard until it loads.
+    "CREATE TABLE compiling (
+         name            TEXT PRIMARY KEY,
+         since_ms        INTEGER NOT NULL,
+         running_version TEXT
+     ) WITHOUT ROWID;",
 ];
 
 /// Applies the migrations `conn` has not seen yet, in one transaction.

@@ -23,8 +23,8 @@ mod watch;
 
 pub use health::{HealthReport, MISSED_STORE, StoreHealth, StoreProblem};
 pub use ledger::{
-    Claim, JobRow, Ledger, LoadErrorRow, NewRun, RunDetail, RunFilter, RunFinish, RunRecord,
-    RunStatus, UnknownRunStatus,
+    Claim, CompilingRow, JobRow, Ledger, LoadErrorRow, NewRun, RunDetail, RunFilter, RunFinish,
+    RunRecord, RunStatus, UnknownRunStatus,
 };
 pub use pruner::{JobPolicies, Pruner};
 pub use retention::{PruneOptions, PruneReport, RetentionPolicy};

@@ -13,7 +13,7 @@ impl Scheduler {
             }
             JobEvent::Remove(name) => {
                 self.forget_load_error(&name);
-                self.compiling.remove(&name);
+                self.compile_ended(&name);
                 self.release_claim_ahead(&name);
                 if let Some(entry) = self.jobs.remove(&name) {
                     self.services.metrics.queue_change(-(entry.waiting.len() as i64));
@@ -35,20 +35,12 @@ impl Scheduler {
                 self.ready = true;
             }
             JobEvent::Invalid { name, error } => {
-                self.compiling.remove(&name);
+                self.compile_ended(&name);
                 self.on_invalid(name, error)
             }
-            JobEvent::Compiling { name, since_ms } => {
-                let waiting = if self.jobs.contains_key(&name) {
-                    "its running version keeps running meanwhile"
-                } else {
-                    "its slots until then are missed or caught up per its misfire policy"
-                };
-                tracing::info!(job = %name, "job compiling in the background; {waiting}");
-                self.compiling.insert(name, since_ms);
-            }
+            JobEvent::Compiling { name, since_ms } => self.on_compiling(name, since_ms),
             JobEvent::CompileAbandoned(name) => {
-                self.compiling.remove(&name);
+                self.compile_ended(&name);
             }
         }
     }
@@ -57,7 +49,7 @@ impl Scheduler {
         let now = self.now();
         let name = def.spec.name.clone();
         // A job that compiled in the background came into the folder when its load began.
-        let arrived_ms = self.compiling.remove(&name).unwrap_or(now);
+        let arrived_ms = self.compile_ended(&name).unwrap_or(now);
         let record = def.spec.timing.schedule.as_ref().map_or_else(String::new, |s| s.to_record());
         // A claim sent ahead names the old version (and maybe a slot the edit drops).
         self.release_claim_ahead(&name);

@@ -20,8 +20,8 @@ use crate::job::TriggerKind;
 use crate::words::BreakerState;
 
 use super::{
-    Claim, HealthReport, JobRow, Ledger, LoadErrorRow, NewRun, RunDetail, RunFilter, RunFinish,
-    RunRecord, RunStatus, SqliteStore, StoreError,
+    Claim, CompilingRow, HealthReport, JobRow, Ledger, LoadErrorRow, NewRun, RunDetail, RunFilter,
+    RunFinish, RunRecord, RunStatus, SqliteStore, StoreError,
 };
 
 /// The `runs` columns in [`run_record`]'s order: every one but the captured text, which
@@ -47,7 +47,7 @@ macro_rules! job_columns {
 
 mod claims;
 mod jobs;
-mod load_errors;
+mod loads;
 mod queries;
 mod recovery;
 #[cfg(test)]
@@ -240,15 +240,27 @@ impl Ledger for SqliteStore {
     }
 
     fn set_load_error(&self, row: &LoadErrorRow) -> Result<(), StoreError> {
-        self.tracked(load_errors::set_load_error(self, row), &[])
+        self.tracked(loads::set_load_error(self, row), &[])
     }
 
     fn clear_load_error(&self, name: &str) -> Result<(), StoreError> {
-        self.tracked(load_errors::clear_load_error(self, name), &[])
+        self.tracked(loads::clear_load_error(self, name), &[])
     }
 
     fn load_errors(&self) -> Result<Vec<LoadErrorRow>, StoreError> {
-        load_errors::load_errors(self)
+        loads::load_errors(self)
+    }
+
+    fn set_compiling(&self, row: &CompilingRow) -> Result<(), StoreError> {
+        self.tracked(loads::set_compiling(self, row), &[])
+    }
+
+    fn clear_compiling(&self, name: &str) -> Result<(), StoreError> {
+        self.tracked(loads::clear_compiling(self, name), &[])
+    }
+
+    fn compiling(&self) -> Result<Vec<CompilingRow>, StoreError> {
+        loads::compiling(self)
     }
 
     fn health(&self) -> HealthReport {

@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::job::TriggerKind;
+use crate::store::CompilingRow;
 
 const EVERY_10S: &str = "every = \"10s\"\n";
 
@@ -25,6 +26,10 @@ async fn a_new_job_compiling_in_the_background_misses_or_catches_up_its_slots_th
     let report = status(&mut h);
     assert!(report.ready, "ready while `slow` compiles");
     assert_eq!(report.compiling, [("slow".to_string(), T0)]);
+    let stored = h.store.compiling().unwrap();
+    assert_eq!(stored.len(), 1, "recorded for `sandcron jobs`: {stored:?}");
+    assert_eq!((stored[0].name.as_str(), stored[0].since_ms), ("slow", T0));
+    assert_eq!(stored[0].running_version, None, "no version of `slow` runs yet");
     for k in 1..=3 {
         h.at(T0 + k * 10 * S);
         let quick = h.one_started();
@@ -36,6 +41,7 @@ async fn a_new_job_compiling_in_the_background_misses_or_catches_up_its_slots_th
     h.clock.advance(5 * S);
     h.add("slow", EVERY_10S);
     assert!(status(&mut h).compiling.is_empty(), "loaded: no longer compiling");
+    assert!(h.store.compiling().unwrap().is_empty(), "nor in the store");
     h.at(T0 + 35 * S);
     let catch_up = h.one_started();
     assert_eq!(catch_up.order.def.spec.name, "slow");
@@ -64,10 +70,15 @@ async fn a_known_job_loaded_late_after_a_restart_misfires_its_downtime_and_misse
     // The host stopped at once and was down until 40 s, then `a` compiled from 40 s to 75 s.
     before.clock.advance(40 * S);
     let mut h = Harness::with_store(before.store.clone(), before.clock.clone());
+    // The earlier host also left a compile of a job since removed unfinished.
+    let stale = CompilingRow { name: "gone".into(), since_ms: T0, running_version: None };
+    h.store.set_compiling(&stale).unwrap();
     h.sched.on_event(JobEvent::Compiling { name: "a".into(), since_ms: T0 + 40 * S });
     h.sched.on_event(JobEvent::InitialScanDone);
     let row = h.store.job("a").unwrap();
     assert!(row.is_some(), "ready while `a` compiles: its record is kept, not forgotten");
+    let stored: Vec<String> = h.store.compiling().unwrap().into_iter().map(|c| c.name).collect();
+    assert_eq!(stored, ["a"], "the earlier host's unfinished compile is forgotten");
     h.clock.advance(35 * S);
     h.add("a", &format!("{EVERY_10S}misfire = \"skip\"\n"));
     h.at(T0 + 75 * S);
