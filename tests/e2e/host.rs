@@ -85,16 +85,10 @@ impl Site {
         if let Some(socket) = &socket {
             hand_over_as_fd3(&mut command, socket);
         }
-        let child = command
-            .args(["serve", "--jobs"])
-            .arg(self.jobs())
-            .arg("--store")
-            .arg(self.store())
-            .arg("--cache-dir")
-            .arg(cache)
+        let child = self
+            .serve_args(&mut command, cache)
             .args(extra)
             .args(if own_api { &[][..] } else { &["--api-fd", "3"][..] })
-            .env("SANDCRON_LOG", "info")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
@@ -103,6 +97,19 @@ impl Site {
         let scheme = if extra.contains(&"--tls-cert") { "https" } else { "http" };
         let base = socket.map(|s| format!("{scheme}://{}", s.local_addr().unwrap()));
         Host { child: Some(child), log: log_path, base }
+    }
+
+    /// Appends `serve` on this site's folder and store, with the compile cache `cache`,
+    /// logging at info: what every host these tests start is given.
+    pub fn serve_args<'a>(&self, command: &'a mut Command, cache: &Path) -> &'a mut Command {
+        command
+            .args(["serve", "--jobs"])
+            .arg(self.jobs())
+            .arg("--store")
+            .arg(self.store())
+            .arg("--cache-dir")
+            .arg(cache)
+            .env("SANDCRON_LOG", "info")
     }
 
     /// Starts a host until it has loaded the folder, and stops it: the store now records when

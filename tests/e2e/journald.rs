@@ -16,14 +16,9 @@ fn host_log(site: &Site, name: &str, stream: impl Fn(&std::fs::Metadata) -> Stri
     let path = site.dir.path().join(name);
     let log = std::fs::File::create(&path).unwrap();
     let journal_stream = stream(&log.metadata().unwrap());
-    let mut child = Command::new(sandcron())
-        .args(["serve", "--no-api", "--jobs"])
-        .arg(site.jobs())
-        .arg("--store")
-        .arg(site.store())
-        .arg("--cache-dir")
-        .arg(shared_cache())
-        .env("SANDCRON_LOG", "info")
+    let mut child = site
+        .serve_args(&mut Command::new(sandcron()), &shared_cache())
+        .arg("--no-api")
         .env("JOURNAL_STREAM", journal_stream)
         .stderr(log)
         .spawn()

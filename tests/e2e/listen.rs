@@ -79,16 +79,10 @@ fn systemd_socket_activation_hands_the_host_its_listener() {
     // systemd-socket-activate binds, sets LISTEN_FDS/LISTEN_PID and execs the host with the
     // socket as fd 3; the host has no --api-fd and no --api of its own (its default, 7070,
     // is not what it serves).
-    let child = Command::new("systemd-socket-activate")
-        .args(["-l", &format!("127.0.0.1:{port}")])
-        .arg(sandcron())
-        .args(["serve", "--jobs"])
-        .arg(site.jobs())
-        .arg("--store")
-        .arg(site.store())
-        .arg("--cache-dir")
-        .arg(shared_cache())
-        .env("SANDCRON_LOG", "info")
+    let mut activator = Command::new("systemd-socket-activate");
+    activator.args(["-l", &format!("127.0.0.1:{port}")]).arg(sandcron());
+    let child = site
+        .serve_args(&mut activator, &shared_cache())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
